@@ -5,7 +5,8 @@
  *   TEST(name) { ... CHECK(expr); CHECK_STREQ(a, b); ... }
  *   int main(void) { RUN(name); ...; return test_summary(); }
  *
- * Each test prints "ok NAME" or "not ok NAME" plus the failing checks.  The
+ * Output is TAP: "ok N - NAME" / "not ok N - NAME", failing checks on
+ * stderr, and the plan "1..N" at the end.  The
  * program exits 0 when all passed, 1 otherwise (automake's exit-code driver).
  */
 #pragma once
@@ -56,13 +57,15 @@ static int test_total, test_failures;
                 test_total++;                                                   \
                 if (test_failed_checks) {                                       \
                         test_failures++;                                        \
-                        printf("not ok %s\n", #name);                           \
+                        printf("not ok %d - %s\n", test_total, #name);          \
                 } else                                                          \
-                        printf("ok %s\n", #name);                               \
+                        printf("ok %d - %s\n", test_total, #name);              \
         } while (0)
 
 static inline int test_summary(void)
 {
+        /* TAP plan at the end, as automake's tap-driver.sh allows. */
+        printf("1..%d\n", test_total);
         printf("# %d tests, %d failed\n", test_total, test_failures);
         return test_failures ? 1 : 0;
 }

@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * memballoonctl: talk to memballoond over its control socket.
+ * Exit status: 0 success, 1 error reply, 2 usage, 3 cannot connect.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "protocol.h"
+#include "status-format.h"
+
+#define DEFAULT_SOCKET "/run/memballoond/control"
+/* How long to wait for a reply: a reload re-reads one file, a status is
+ * built from memory, so anything slower means the daemon is stuck. */
+#define REPLY_TIMEOUT_MS 10000
+/* Replies are bounded by the daemon; this is a generous sanity limit. */
+#define REPLY_MAX (4 * 1024 * 1024)
+
+enum { EXIT_OK = 0, EXIT_ERROR_REPLY = 1, EXIT_USAGE = 2, EXIT_CONNECT = 3 };
+
+static void help(void)
+{
+        printf("Usage: memballoonctl [OPTIONS] COMMAND\n"
+               "\n"
+               "Query and control memballoond.\n"
+               "\n"
+               "Commands:\n"
+               "  status [--json]   show the daemon's state (default command)\n"
+               "  reload            re-read the configuration file (root only)\n"
+               "\n"
+               "Options:\n"
+               "  -s, --socket PATH control socket (default %s)\n"
+               "  -j, --json        print the raw JSON reply\n"
+               "  -h, --help        show this help\n"
+               "      --version     show the version\n"
+               "\n"
+               "Exit status: 0 success, 1 error reply, 2 usage error, 3 cannot connect.\n",
+               DEFAULT_SOCKET);
+}
+
+static int connect_daemon(const char *path)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd, err;
+        struct stat st;
+
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+                fprintf(stderr, "memballoonctl: socket path too long: %s\n", path);
+                return -ENAMETOOLONG;
+        }
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                fprintf(stderr, "memballoonctl: socket: %s\n", strerror(errno));
+                return -errno;
+        }
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+                return fd;
+        err = errno;
+        close(fd);
+        switch (err) {
+        case ENOENT:
+                fprintf(stderr, "memballoonctl: memballoond is not running: no socket at %s\n"
+                        "  (start it with 'systemctl start memballoond', or pass --socket)\n", path);
+                break;
+        case ECONNREFUSED:
+                fprintf(stderr, "memballoonctl: memballoond is not running: %s exists but nobody listens "
+                        "(stale socket from a stopped daemon)\n", path);
+                break;
+        case EACCES:
+        case EPERM:
+                fprintf(stderr, "memballoonctl: permission denied on %s: memballoond may be running, "
+                        "but this user may not talk to it (see control.mode and control.group)\n", path);
+                break;
+        default:
+                if (stat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+                        fprintf(stderr, "memballoonctl: %s is not a socket\n", path);
+                else
+                        fprintf(stderr, "memballoonctl: cannot connect to memballoond at %s: %s\n",
+                                path, strerror(err));
+        }
+        return -err;
+}
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+        while (len > 0) {
+                ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                buf += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+/* Read one newline-ended reply.  Returns 0 and *ret (without newline). */
+static int read_reply(int fd, char **ret)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, cap = 0;
+
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                ssize_t n;
+                char *nl;
+                int r;
+
+                r = poll(&p, 1, REPLY_TIMEOUT_MS);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -errno;
+                if (r == 0)
+                        return -ETIMEDOUT;
+                if (cap - len < 4096) {
+                        char *nb;
+
+                        if (cap >= REPLY_MAX)
+                                return -E2BIG;
+                        cap = cap ? cap * 2 : 8192;
+                        nb = realloc(buf, cap + 1);
+                        if (!nb)
+                                return -ENOMEM;
+                        buf = nb;
+                }
+                n = recv(fd, buf + len, cap - len, 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -ECONNRESET;
+                len += (size_t) n;
+                buf[len] = '\0';
+                nl = memchr(buf, '\n', len);
+                if (nl) {
+                        *nl = '\0';
+                        *ret = TAKE_PTR(buf);
+                        return 0;
+                }
+        }
+}
+
+/* Send a request and parse the reply.  Returns an exit code; on success
+ * *ret_params holds the reply's parameters object. */
+static int call(const char *socket_path, const char *method, json_object **ret_params)
+{
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *req = NULL, *reply = NULL;
+        json_object *o, *err, *params;
+        int r;
+
+        fd = connect_daemon(socket_path);
+        if (fd < 0)
+                return EXIT_CONNECT;
+        req = control_request_format(method, NULL);
+        if (!req) {
+                fprintf(stderr, "memballoonctl: out of memory\n");
+                return EXIT_ERROR_REPLY;
+        }
+        r = send_all(fd, req, strlen(req));
+        if (r >= 0)
+                r = read_reply(fd, &reply);
+        if (r < 0) {
+                fprintf(stderr, "memballoonctl: no reply from memballoond at %s: %s\n", socket_path,
+                        r == -ETIMEDOUT ? "timed out" : strerror(-r));
+                return EXIT_CONNECT;
+        }
+        o = json_tokener_parse(reply);
+        if (!o || !json_object_is_type(o, json_type_object)) {
+                fprintf(stderr, "memballoonctl: malformed reply from memballoond\n");
+                json_object_put(o);
+                return EXIT_ERROR_REPLY;
+        }
+        if (json_object_object_get_ex(o, "error", &err)) {
+                json_object *msg = NULL;
+
+                if (json_object_object_get_ex(o, "parameters", &params))
+                        json_object_object_get_ex(params, "message", &msg);
+                fprintf(stderr, "memballoonctl: %s: %s\n", method,
+                        msg ? json_object_get_string(msg) : json_object_get_string(err));
+                json_object_put(o);
+                return EXIT_ERROR_REPLY;
+        }
+        if (!json_object_object_get_ex(o, "parameters", &params) ||
+            !json_object_is_type(params, json_type_object)) {
+                fprintf(stderr, "memballoonctl: reply without parameters\n");
+                json_object_put(o);
+                return EXIT_ERROR_REPLY;
+        }
+        *ret_params = json_object_get(params);
+        json_object_put(o);
+        return EXIT_OK;
+}
+
+int main(int argc, char *argv[])
+{
+        static const struct option options[] = {
+                { "socket", required_argument, NULL, 's' },
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {}
+        };
+        const char *socket_path = DEFAULT_SOCKET, *verb = "status";
+        json_object *params = NULL;
+        bool json = false;
+        int opt, r;
+
+        /* Options may follow the verb ("status --json"), as users type it. */
+        while ((opt = getopt_long(argc, argv, "s:jh", options, NULL)) >= 0) {
+                switch (opt) {
+                case 's':
+                        socket_path = optarg;
+                        break;
+                case 'j':
+                        json = true;
+                        break;
+                case 'h':
+                        help();
+                        return EXIT_OK;
+                case 'V':
+                        printf("memballoonctl %s\n", PACKAGE_VERSION);
+                        return EXIT_OK;
+                default:
+                        fprintf(stderr, "Try 'memballoonctl --help'.\n");
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind < argc)
+                verb = argv[optind++];
+        if (optind < argc) {
+                fprintf(stderr, "memballoonctl: %s: unexpected argument \"%s\"\n", verb, argv[optind]);
+                return EXIT_USAGE;
+        }
+
+        if (strcmp(verb, "status") == 0) {
+                r = call(socket_path, "status", &params);
+                if (r != EXIT_OK)
+                        return r;
+                if (json)
+                        printf("%s\n", json_object_to_json_string_ext(params, JSON_C_TO_STRING_PRETTY |
+                                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
+                else
+                        status_format_human(params, stdout);
+        } else if (strcmp(verb, "reload") == 0) {
+                if (json) {
+                        fprintf(stderr, "memballoonctl: reload: --json is only for status\n");
+                        return EXIT_USAGE;
+                }
+                r = call(socket_path, "reload", &params);
+                if (r != EXIT_OK)
+                        return r;
+                printf("Configuration reloaded.\n");
+        } else {
+                fprintf(stderr, "memballoonctl: unknown command \"%s\"\nTry 'memballoonctl --help'.\n", verb);
+                return EXIT_USAGE;
+        }
+        json_object_put(params);
+        return EXIT_OK;
+}

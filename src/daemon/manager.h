@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The daemon's state: event loop, config, kernel shim connection and
+ * control server.  One Manager per process.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "control.h"
+#include "shim.h"
+#include "status.h"
+
+typedef struct Manager {
+        sd_event *event;
+        Config config;
+        bool config_explicit;           /* --config given: a missing file is an error */
+        uint64_t start_usec;            /* CLOCK_MONOTONIC */
+        uint64_t config_loaded_usec;
+
+        Shim shim;                      /* fd < 0 while unavailable */
+        int shim_error;                 /* last open error, 0 when open */
+        const char *shim_detail;        /* static text for shim_error */
+        struct memballoon_state kstate; /* last GET_STATE */
+        sd_event_source *shim_io;
+        sd_event_source *dev_watch;     /* inotify on /dev */
+        sd_event_source *dev_retry;     /* safety-net retry timer */
+
+        ControlServer *control;
+        char *last_status;              /* last STATUS= sent, to avoid repeats */
+} Manager;
+
+/* Takes ownership of *config (zeroes it). */
+int manager_new(Config *config, bool config_explicit, Manager **ret);
+Manager *manager_free(Manager *m);
+
+/* Set up signals, watchdog, control socket and the shim.  Returns 0 or
+ * -errno (already logged). */
+int manager_start(Manager *m);
+
+/* Run until SIGTERM/SIGINT.  Returns the exit code (0 on a clean stop). */
+int manager_run(Manager *m);
+
+/*
+ * Re-read the config file.  On success the new config is in force and 0 is
+ * returned; on failure the running config stays, the error is logged, and
+ * *ret_error (if not NULL) gets the "FILE:LINE: message" text.
+ */
+int manager_reload(Manager *m, char **ret_error);
+
+/* Fill a status snapshot; strings point into m and stay valid until the
+ * next loop iteration. */
+void manager_status(Manager *m, StatusInfo *ret);
+
+/* Dispatch one control request (the ControlDispatchFn). */
+char *manager_dispatch(const ControlRequest *req, const struct ucred *peer, void *userdata);
