@@ -202,7 +202,7 @@ struct memballoon_stats {
  * @argsz:	in: sizeof(struct memballoon_oom)
  * @flags:	in: must be 0
  * @nr_pages:	in: pages released per OOM notifier call, 0 disables,
- *		at most MEMBALLOON_OOM_MAX_PAGES (else -EINVAL)
+ *		at most MEMBALLOON_OOM_MAX_BYTES / page_size (else -EINVAL)
  *
  * In virtio mode the notifier releases pages only when the host negotiated
  * VIRTIO_BALLOON_F_DEFLATE_ON_OOM (virtio spec 5.5.6.1).

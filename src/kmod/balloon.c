@@ -1,0 +1,555 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * memballoon: the balloon itself.
+ *
+ * Pages come from balloon_page_alloc() and live in a balloon_dev_info so
+ * that compaction can move them (mb_migratepage()).  Every loaned page is
+ * taken out of the managed page count, so MemTotal drops while it is in the
+ * balloon.  Pages move in steps of MB_PAGES_PER_STEP: one step is one hold
+ * of mb->lock and one message to the host.
+ *
+ * The OOM notifier gives pages back without waiting for the daemon, and the
+ * memory notifier stops an inflate while a memory block goes offline, both
+ * as arch/powerpc/platforms/pseries/cmm.c does.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/delay.h>
+#include <linux/memory.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/oom.h>
+#include <linux/sched/signal.h>
+#include <linux/timekeeping.h>
+#include <linux/vmstat.h>
+#include <linux/virtio_balloon.h>
+
+#include "shim.h"
+
+/*
+ * Same priority as the stock virtio_balloon driver's OOM notifier; the
+ * stock driver must not be loaded together with this one anyway.
+ */
+#define MB_OOM_NOTIFY_PRIORITY	80
+
+struct memballoon mb_balloon;
+
+/* ---- events ------------------------------------------------------------ */
+
+/**
+ * mb_queue_event() - queue one event record for the reader
+ * @mb:		the balloon
+ * @type:	MEMBALLOON_EVENT_*
+ * @value:	type specific value
+ *
+ * A TARGET or MIGRATED event that follows a queued event of the same type
+ * replaces that event's value and time and keeps its seq, so no gap shows.
+ * When the queue is full the oldest event is dropped; its seq is then
+ * missing for the reader and events_dropped counts it.  Any context.
+ */
+void mb_queue_event(struct memballoon *mb, u32 type, u64 value)
+{
+	struct memballoon_event *ev;
+	unsigned long flags;
+	u64 now = ktime_get_ns();
+
+	spin_lock_irqsave(&mb->ev_lock, flags);
+	if (mb->ev_count && (type == MEMBALLOON_EVENT_TARGET ||
+			     type == MEMBALLOON_EVENT_MIGRATED)) {
+		ev = &mb->ev_ring[(mb->ev_head + mb->ev_count - 1) %
+				  MB_EVENT_QUEUE_LEN];
+		if (ev->type == type) {
+			ev->value = value;
+			ev->time_ns = now;
+			goto out;
+		}
+	}
+	if (mb->ev_count == MB_EVENT_QUEUE_LEN) {
+		mb->ev_head = (mb->ev_head + 1) % MB_EVENT_QUEUE_LEN;
+		mb->ev_count--;
+		mb->ev_dropped++;
+	}
+	ev = &mb->ev_ring[(mb->ev_head + mb->ev_count) % MB_EVENT_QUEUE_LEN];
+	ev->type = type;
+	ev->reserved = 0;
+	ev->seq = ++mb->ev_seq;
+	ev->value = value;
+	ev->time_ns = now;
+	mb->ev_count++;
+out:
+	spin_unlock_irqrestore(&mb->ev_lock, flags);
+	wake_up_interruptible(&mb->ev_wait);
+}
+
+/**
+ * mb_pop_events() - take up to @max of the oldest queued events
+ * @mb:		the balloon
+ * @evs:	where to copy them
+ * @max:	room in @evs
+ *
+ * Return: the number of records copied to @evs.
+ */
+unsigned int mb_pop_events(struct memballoon *mb,
+			   struct memballoon_event *evs, unsigned int max)
+{
+	unsigned int n;
+
+	spin_lock_irq(&mb->ev_lock);
+	for (n = 0; n < max && mb->ev_count; n++) {
+		evs[n] = mb->ev_ring[mb->ev_head];
+		mb->ev_head = (mb->ev_head + 1) % MB_EVENT_QUEUE_LEN;
+		mb->ev_count--;
+	}
+	spin_unlock_irq(&mb->ev_lock);
+	return n;
+}
+
+bool mb_events_pending(struct memballoon *mb)
+{
+	return READ_ONCE(mb->ev_count) != 0;
+}
+
+u64 mb_events_dropped(struct memballoon *mb)
+{
+	u64 dropped;
+
+	spin_lock_irq(&mb->ev_lock);
+	dropped = mb->ev_dropped;
+	spin_unlock_irq(&mb->ev_lock);
+	return dropped;
+}
+
+/* ---- moving pages ------------------------------------------------------ */
+
+static void mb_set_actual_locked(struct memballoon *mb)
+{
+	if (mb->vb)
+		mb_virtio_set_actual(mb->vb, mb->nr_pages);
+}
+
+/*
+ * Put @n freshly allocated pages from @pages into the balloon and tell
+ * the host.  The allocation happened without mb->lock, so the lock is
+ * only held for bookkeeping and one host round trip.
+ */
+static void mb_inflate_step(struct memballoon *mb, struct list_head *pages,
+			    unsigned long n)
+{
+	struct page *page;
+
+	mutex_lock(&mb->lock);
+	list_for_each_entry(page, pages, lru) {
+		adjust_managed_page_count(page, -1);
+		if (mb->vb)
+			mb_virtio_queue_page(mb->vb, page);
+	}
+	balloon_page_list_enqueue(&mb->b_dev_info, pages);
+	mb->nr_pages += n;
+	if (mb->vb)
+		mb_virtio_tell_inflate(mb->vb);
+	mb_set_actual_locked(mb);
+	mutex_unlock(&mb->lock);
+}
+
+/*
+ * Take up to @want pages (at most one step) out of the balloon, tell the
+ * host and give them back to the page allocator.  The host hears of the
+ * pages before they are freed, as VIRTIO_BALLOON_F_MUST_TELL_HOST asks;
+ * we keep that order whether or not it was negotiated.
+ *
+ * Return: pages released.  0 while pages are held means that all of them
+ * are isolated or locked by compaction right now; they come back soon.
+ */
+static unsigned long mb_deflate_step_locked(struct memballoon *mb,
+					    unsigned long want)
+{
+	struct page *page, *next;
+	unsigned long n;
+	LIST_HEAD(pages);
+
+	lockdep_assert_held(&mb->lock);
+	want = min3(want, mb->nr_pages, (unsigned long)MB_PAGES_PER_STEP);
+	if (!want)
+		return 0;
+	/*
+	 * Never ask for more than we hold: balloon_page_dequeue() would
+	 * BUG() on an empty list, and the list variant skips isolated
+	 * pages, so our own count is the bound.
+	 */
+	n = balloon_page_list_dequeue(&mb->b_dev_info, &pages, want);
+	if (!n)
+		return 0;
+
+	if (mb->vb) {
+		list_for_each_entry(page, &pages, lru)
+			mb_virtio_queue_page(mb->vb, page);
+		mb_virtio_tell_deflate(mb->vb);
+	}
+	mb->nr_pages -= n;
+	mb_set_actual_locked(mb);
+
+	list_for_each_entry_safe(page, next, &pages, lru) {
+		list_del(&page->lru);
+		adjust_managed_page_count(page, 1);
+		put_page(page);		/* the balloon's reference */
+	}
+	return n;
+}
+
+/**
+ * mb_release_all_locked() - give every page back and tell the host
+ * @mb: the balloon, mb->lock held
+ *
+ * Used when a transport goes away and on unload.  Pages isolated by
+ * compaction cannot migrate while we hold mb->lock (mb_migratepage() only
+ * trylocks), so compaction puts them back and we wait for that.
+ */
+void mb_release_all_locked(struct memballoon *mb)
+{
+	lockdep_assert_held(&mb->lock);
+	while (mb->nr_pages) {
+		if (!mb_deflate_step_locked(mb, mb->nr_pages))
+			usleep_range(1000, 2000);
+	}
+	mb_set_actual_locked(mb);
+}
+
+/**
+ * mb_inflate() - MEMBALLOON_INFLATE on validated arguments
+ * @mb: the balloon
+ * @b:  in: nr_pages; out: done_pages, actual_pages, stop_reason
+ *
+ * Stops early when an allocation fails, on a fatal signal, or while a
+ * memory block is going offline.  Return: 0.
+ */
+int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
+{
+	u32 reason = MEMBALLOON_STOP_DONE;
+	u64 done = 0;
+
+	while (done < b->nr_pages && reason == MEMBALLOON_STOP_DONE) {
+		unsigned long step = min_t(u64, b->nr_pages - done,
+					   MB_PAGES_PER_STEP);
+		unsigned long n = 0;
+		struct page *page;
+		LIST_HEAD(pages);
+
+		while (n < step) {
+			if (READ_ONCE(mb->offlining)) {
+				reason = MEMBALLOON_STOP_OFFLINE;
+				break;
+			}
+			if (fatal_signal_pending(current)) {
+				reason = MEMBALLOON_STOP_SIGNAL;
+				break;
+			}
+			/*
+			 * Movable, __GFP_NORETRY | __GFP_NOWARN |
+			 * __GFP_NOMEMALLOC: fails instead of reclaiming hard,
+			 * and never enters the OOM killer.
+			 */
+			page = balloon_page_alloc();
+			if (!page) {
+				reason = MEMBALLOON_STOP_NOMEM;
+				break;
+			}
+			balloon_page_push(&pages, page);
+			n++;
+			cond_resched();
+		}
+		if (n)
+			mb_inflate_step(mb, &pages, n);
+		done += n;
+	}
+
+	mutex_lock(&mb->lock);
+	if (reason == MEMBALLOON_STOP_NOMEM)
+		mb->inflate_failures++;
+	b->actual_pages = mb->nr_pages;
+	mutex_unlock(&mb->lock);
+	b->done_pages = done;
+	b->stop_reason = reason;
+	return 0;
+}
+
+/**
+ * mb_deflate() - MEMBALLOON_DEFLATE on validated arguments
+ * @mb: the balloon
+ * @b:  in: nr_pages; out: done_pages, actual_pages, stop_reason
+ *
+ * Releasing more than is held releases what is held (STOP_EMPTY).
+ * Return: 0.
+ */
+int mb_deflate(struct memballoon *mb, struct memballoon_batch *b)
+{
+	u32 reason = MEMBALLOON_STOP_DONE;
+	u64 done = 0;
+
+	while (done < b->nr_pages) {
+		unsigned long n;
+
+		mutex_lock(&mb->lock);
+		if (!mb->nr_pages) {
+			mutex_unlock(&mb->lock);
+			reason = MEMBALLOON_STOP_EMPTY;
+			break;
+		}
+		n = mb_deflate_step_locked(mb, b->nr_pages - done);
+		mutex_unlock(&mb->lock);
+		done += n;
+		if (n) {
+			cond_resched();
+			continue;
+		}
+		/* Everything left is isolated by compaction: wait for it. */
+		if (fatal_signal_pending(current)) {
+			reason = MEMBALLOON_STOP_SIGNAL;
+			break;
+		}
+		usleep_range(1000, 2000);
+	}
+
+	mutex_lock(&mb->lock);
+	b->actual_pages = mb->nr_pages;
+	mutex_unlock(&mb->lock);
+	b->done_pages = done;
+	b->stop_reason = reason;
+	return 0;
+}
+
+/* ---- compaction -------------------------------------------------------- */
+
+#ifdef CONFIG_BALLOON_COMPACTION
+/*
+ * Turn an isolated balloon page back into a plain page, page locked.  This
+ * is what balloon_page_finalize() does, but that helper only exists in
+ * recent 6.1 stable headers and DKMS may build against older ones.
+ */
+static void mb_page_finalize(struct page *page)
+{
+	__ClearPageMovable(page);
+	set_page_private(page, 0);
+	__ClearPageOffline(page);
+}
+
+/*
+ * Called by compaction (and memory offlining) with @page isolated from
+ * the balloon list, and both pages locked.  6.1 calls this without a NULL
+ * check, so it must be installed.  @newpage joins the balloon and the
+ * host learns of it, then the host gets @page back.  The balloon size
+ * does not change.
+ */
+static int mb_migratepage(struct balloon_dev_info *b_dev_info,
+			  struct page *newpage, struct page *page,
+			  enum migrate_mode mode)
+{
+	struct memballoon *mb = container_of(b_dev_info, struct memballoon,
+					     b_dev_info);
+	unsigned long flags;
+
+	/*
+	 * Do not wait for an inflate or deflate step: failing with -EAGAIN
+	 * makes compaction put the page back and try again later.  It also
+	 * keeps an allocation made while holding mb->lock from recursing
+	 * into it (none is made today).
+	 */
+	if (!mutex_trylock(&mb->lock))
+		return -EAGAIN;
+
+	get_page(newpage);	/* the balloon's reference */
+
+	/* Loaned pages are not managed: keep the per-zone counts right. */
+	if (page_zone(page) != page_zone(newpage)) {
+		adjust_managed_page_count(page, 1);
+		adjust_managed_page_count(newpage, -1);
+	}
+
+	spin_lock_irqsave(&b_dev_info->pages_lock, flags);
+	balloon_page_insert(b_dev_info, newpage);
+	b_dev_info->isolated_pages--;
+	__count_vm_event(BALLOON_MIGRATE);
+	spin_unlock_irqrestore(&b_dev_info->pages_lock, flags);
+
+	if (mb->vb) {
+		mb_virtio_queue_page(mb->vb, newpage);
+		mb_virtio_tell_inflate(mb->vb);
+		mb_virtio_queue_page(mb->vb, page);
+		mb_virtio_tell_deflate(mb->vb);
+	}
+
+	mb_page_finalize(page);
+	put_page(page);		/* the balloon's reference */
+
+	mb->migrations++;
+	/* Queued under the lock so unload cannot overtake us. */
+	mb_queue_event(mb, MEMBALLOON_EVENT_MIGRATED, mb->migrations);
+	mutex_unlock(&mb->lock);
+
+	return MIGRATEPAGE_SUCCESS;
+}
+#endif
+
+/* ---- notifiers --------------------------------------------------------- */
+
+/*
+ * Called by out_of_memory() under oom_lock, after the OOM killer has been
+ * chosen as the last resort.  Like cmm.c we only release pages and report
+ * how many; the OOM core then retries the allocation instead of killing.
+ *
+ * Locking: this blocks on mb->lock.  That cannot deadlock because every
+ * holder of mb->lock only does bookkeeping, frees pages and waits for the
+ * host; no holder allocates memory (inflate allocates before taking the
+ * lock, with __GFP_NORETRY, which never reaches the OOM killer) or faults
+ * on user memory (ioctls copy arguments outside the lock), and
+ * virtqueue_add never allocates because indirect descriptors are switched
+ * off.  So a holder never waits for oom_lock.  A trylock instead would
+ * free nothing whenever an inflate step happens to be running, and inflating
+ * is exactly when OOM is most likely.
+ */
+static int mb_oom_notify(struct notifier_block *nb, unsigned long unused,
+			 void *parm)
+{
+	struct memballoon *mb = &mb_balloon;
+	unsigned long *freed = parm;
+	unsigned long want = READ_ONCE(mb->oom_nr_pages);
+	unsigned long done = 0, n;
+
+	if (!want)
+		return NOTIFY_OK;
+
+	mutex_lock(&mb->lock);
+	/* virtio spec 5.5.6.1: only with DEFLATE_ON_OOM negotiated. */
+	if (mb->vb && !mb_virtio_deflate_on_oom(mb->vb)) {
+		mutex_unlock(&mb->lock);
+		return NOTIFY_OK;
+	}
+	while (done < want) {
+		n = mb_deflate_step_locked(mb, want - done);
+		if (!n)
+			break;	/* empty, or the rest is isolated */
+		done += n;
+	}
+	if (done) {
+		mb->oom_freed_pages += done;
+		mb->oom_events++;
+		mb_queue_event(mb, MEMBALLOON_EVENT_OOM, done);
+	}
+	mutex_unlock(&mb->lock);
+
+	if (done)
+		pr_info_ratelimited("released %lu pages on OOM\n", done);
+	*freed += done;
+	return NOTIFY_OK;
+}
+
+static struct notifier_block mb_oom_nb = {
+	.notifier_call = mb_oom_notify,
+	.priority = MB_OOM_NOTIFY_PRIORITY,
+};
+
+/*
+ * Offlining migrates balloon pages out of the block through
+ * mb_migratepage(); an inflate running meanwhile would compete for the
+ * same memory, so it stops until the operation ends, as in cmm.c.
+ * Hotplug operations are serialised by the memory hotplug lock, and
+ * MEM_CANCEL_OFFLINE may also come without our MEM_GOING_OFFLINE when an
+ * earlier notifier refused; a flag handles both.
+ */
+static int mb_memory_notify(struct notifier_block *nb, unsigned long action,
+			    void *arg)
+{
+	switch (action) {
+	case MEM_GOING_OFFLINE:
+		WRITE_ONCE(mb_balloon.offlining, true);
+		break;
+	case MEM_OFFLINE:
+	case MEM_CANCEL_OFFLINE:
+		WRITE_ONCE(mb_balloon.offlining, false);
+		break;
+	default:
+		break;
+	}
+	return NOTIFY_OK;
+}
+
+static struct notifier_block mb_memory_nb = {
+	.notifier_call = mb_memory_notify,
+};
+
+/* ---- module ------------------------------------------------------------ */
+
+static void mb_init_balloon(struct memballoon *mb)
+{
+	/* Our stat tags and host feature bits are the virtio spec's. */
+	BUILD_BUG_ON(MEMBALLOON_S_NR != VIRTIO_BALLOON_S_NR);
+	BUILD_BUG_ON(MEMBALLOON_S_HTLB_PGFAIL != VIRTIO_BALLOON_S_HTLB_PGFAIL);
+	BUILD_BUG_ON(MEMBALLOON_HOST_F_DEFLATE_ON_OOM !=
+		     VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
+	BUILD_BUG_ON(MEMBALLOON_HOST_F_REPORTING != VIRTIO_BALLOON_F_REPORTING);
+	BUILD_BUG_ON(sizeof(struct memballoon_event) != 32);
+	BUILD_BUG_ON(MB_PAGES_PER_STEP == 0);
+
+	mutex_init(&mb->lock);
+	balloon_devinfo_init(&mb->b_dev_info);
+#ifdef CONFIG_BALLOON_COMPACTION
+	mb->b_dev_info.migratepage = mb_migratepage;
+#endif
+	mb->oom_nr_pages = MEMBALLOON_OOM_DEFAULT_BYTES >> PAGE_SHIFT;
+	spin_lock_init(&mb->ev_lock);
+	init_waitqueue_head(&mb->ev_wait);
+	spin_lock_init(&mb->stats_lock);
+}
+
+static int __init mb_init(void)
+{
+	int err;
+
+	mb_init_balloon(&mb_balloon);
+
+	err = register_oom_notifier(&mb_oom_nb);
+	if (err)
+		goto out;
+	err = register_memory_notifier(&mb_memory_nb);
+	if (err)
+		goto out_oom;
+	err = mb_chardev_register();
+	if (err)
+		goto out_memory;
+	/* Last: a device may bind and start talking at once. */
+	err = mb_virtio_register();
+	if (err)
+		goto out_chardev;
+	return 0;
+
+out_chardev:
+	mb_chardev_unregister();
+out_memory:
+	unregister_memory_notifier(&mb_memory_nb);
+out_oom:
+	unregister_oom_notifier(&mb_oom_nb);
+out:
+	return err;
+}
+
+static void __exit mb_exit(void)
+{
+	struct memballoon *mb = &mb_balloon;
+
+	/* No file can be open: each one holds a module reference. */
+	mb_chardev_unregister();
+	/* Returns the device's pages and tells the host. */
+	mb_virtio_unregister();
+	unregister_memory_notifier(&mb_memory_nb);
+	unregister_oom_notifier(&mb_oom_nb);
+
+	/* What is left was loaned in simulate mode. */
+	mutex_lock(&mb->lock);
+	mb_release_all_locked(mb);
+	mutex_unlock(&mb->lock);
+}
+
+module_init(mb_init);
+module_exit(mb_exit);
+
+MODULE_DESCRIPTION("Memory balloon shim for the memballoond daemon");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,514 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * memballoon: the virtio-balloon transport (virtio spec 1.2, 5.5).
+ *
+ * We bind the standard balloon device in place of the stock virtio_balloon
+ * driver.  The host writes its target to config num_pages; we turn each
+ * config change into a TARGET event and leave the decision to the daemon.
+ * PFNs go to the host on the inflate and deflate queues in buffers of up to
+ * MB_PFNS_PER_KICK entries, and config actual follows every step.  The
+ * stats queue is answered with what the daemon last gave SET_STATS.
+ *
+ * Only one device is driven; a second one is refused with -EBUSY.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/virtio.h>
+#include <linux/virtio_balloon.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <linux/workqueue.h>
+
+#include "shim.h"
+
+enum {
+	MB_VQ_INFLATE,
+	MB_VQ_DEFLATE,
+	MB_VQ_STATS,
+	MB_VQ_MAX
+};
+
+/**
+ * struct mb_virtio - one bound virtio-balloon device
+ * @vdev:	the device
+ * @inflate_vq:	PFN queue for inflating; used under mb->lock only
+ * @deflate_vq:	PFN queue for deflating; used under mb->lock only
+ * @stats_vq:	stats queue, NULL without VIRTIO_BALLOON_F_STATS_VQ; used
+ *		by @stats_work only
+ * @acked:	waits for the host to return a PFN buffer
+ * @pfns:	PFN buffer, MB_PFNS_PER_KICK entries (mb->lock)
+ * @nr_pfns:	entries of @pfns filled (mb->lock)
+ * @stats_buf:	stats in the device's format (@stats_work only)
+ * @stats_held:	the stats buffer is ours, not the host's (@stats_work only)
+ * @config_work: reads the new target after a config change
+ * @stats_work:	answers the host's stats request
+ * @stop_lock:	protects @stop
+ * @stop:	no new work may be queued (detached)
+ */
+struct mb_virtio {
+	struct virtio_device *vdev;
+	struct virtqueue *inflate_vq;
+	struct virtqueue *deflate_vq;
+	struct virtqueue *stats_vq;
+	wait_queue_head_t acked;
+	__virtio32 *pfns;
+	unsigned int nr_pfns;
+	struct virtio_balloon_stat *stats_buf;
+	bool stats_held;
+	struct work_struct config_work;
+	struct work_struct stats_work;
+	spinlock_t stop_lock;	/* protects @stop */
+	bool stop;
+};
+
+/* Set while a device is bound, so a second one is refused. */
+static unsigned long mb_virtio_claimed;
+
+/* ---- PFN traffic (called with mb->lock held) --------------------------- */
+
+/**
+ * mb_virtio_queue_page() - add one page's PFNs to the next message
+ * @vb:   the device
+ * @page: the page
+ *
+ * The balloon core never queues more than MB_PAGES_PER_STEP pages between
+ * two mb_virtio_tell_*() calls, so the buffer cannot overflow.
+ */
+void mb_virtio_queue_page(struct mb_virtio *vb, struct page *page)
+{
+	/*
+	 * virtio PFNs are 32-bit and count 4 KiB: a larger kernel page is
+	 * several consecutive virtio PFNs, first one at its start.  Like
+	 * the stock driver we truncate above 16 TiB of guest memory.
+	 */
+	u32 pfn = page_to_pfn(page) * MB_VIRTIO_PFNS_PER_PAGE;
+	unsigned int i;
+
+	if (WARN_ON_ONCE(vb->nr_pfns + MB_VIRTIO_PFNS_PER_PAGE >
+			 MB_PFNS_PER_KICK))
+		return;
+	for (i = 0; i < MB_VIRTIO_PFNS_PER_PAGE; i++)
+		vb->pfns[vb->nr_pfns++] = cpu_to_virtio32(vb->vdev, pfn + i);
+}
+
+static void mb_virtio_ack(struct virtqueue *vq)
+{
+	struct mb_virtio *vb = vq->vdev->priv;
+
+	wake_up(&vb->acked);
+}
+
+/* Send the queued PFNs on @vq and wait until the host has taken them. */
+static void mb_virtio_tell(struct mb_virtio *vb, struct virtqueue *vq)
+{
+	unsigned int n = vb->nr_pfns, len;
+	struct scatterlist sg;
+	int err;
+
+	if (!n)
+		return;
+	vb->nr_pfns = 0;
+	sg_init_one(&sg, vb->pfns, n * sizeof(vb->pfns[0]));
+	/*
+	 * One buffer on an otherwise empty queue, and no indirect
+	 * descriptors (see mb_virtio_validate()): this cannot fail for
+	 * lack of room and never allocates, which mb_oom_notify() relies
+	 * on.  GFP_NOWAIT only makes that explicit.
+	 */
+	err = virtqueue_add_outbuf(vq, &sg, 1, vb, GFP_NOWAIT | __GFP_NOWARN);
+	if (err) {
+		dev_warn_ratelimited(&vb->vdev->dev,
+				     "cannot send %u PFNs to the host: %d\n",
+				     n, err);
+		return;
+	}
+	virtqueue_kick(vq);
+	wait_event(vb->acked,
+		   virtqueue_get_buf(vq, &len) || virtqueue_is_broken(vq));
+}
+
+void mb_virtio_tell_inflate(struct mb_virtio *vb)
+{
+	mb_virtio_tell(vb, vb->inflate_vq);
+}
+
+void mb_virtio_tell_deflate(struct mb_virtio *vb)
+{
+	mb_virtio_tell(vb, vb->deflate_vq);
+}
+
+/*
+ * QEMU's query-balloon "actual" is RAM size minus this field; sending
+ * PFNs alone does not move it.  The field counts 4 KiB pages, le32.
+ */
+void mb_virtio_set_actual(struct mb_virtio *vb, unsigned long nr_pages)
+{
+	u32 actual = nr_pages * MB_VIRTIO_PFNS_PER_PAGE;
+
+	virtio_cwrite_le(vb->vdev, struct virtio_balloon_config, actual,
+			 &actual);
+}
+
+bool mb_virtio_deflate_on_oom(struct mb_virtio *vb)
+{
+	return virtio_has_feature(vb->vdev, VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
+}
+
+u64 mb_virtio_features(struct mb_virtio *vb)
+{
+	return vb->vdev->features;
+}
+
+/* ---- target ------------------------------------------------------------ */
+
+/* The host's target in kernel pages, rounded up like the stock driver. */
+static u64 mb_virtio_read_target(struct mb_virtio *vb)
+{
+	u32 num_pages;
+
+	virtio_cread_le(vb->vdev, struct virtio_balloon_config, num_pages,
+			&num_pages);
+	return DIV_ROUND_UP(num_pages, MB_VIRTIO_PFNS_PER_PAGE);
+}
+
+static void mb_virtio_config_work(struct work_struct *work)
+{
+	struct mb_virtio *vb = container_of(work, struct mb_virtio,
+					    config_work);
+	struct memballoon *mb = &mb_balloon;
+	u64 target;
+
+	mutex_lock(&mb->lock);
+	target = mb_virtio_read_target(vb);
+	mb->host_target = target;
+	mutex_unlock(&mb->lock);
+	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, target);
+}
+
+/* Interrupt context: defer the config read to process context. */
+static void mb_virtio_config_changed(struct virtio_device *vdev)
+{
+	struct mb_virtio *vb = vdev->priv;
+	unsigned long flags;
+
+	spin_lock_irqsave(&vb->stop_lock, flags);
+	if (!vb->stop)
+		queue_work(system_freezable_wq, &vb->config_work);
+	spin_unlock_irqrestore(&vb->stop_lock, flags);
+}
+
+/* ---- stats ------------------------------------------------------------- */
+
+/*
+ * The stats queue runs backwards: we keep one buffer with the host, the
+ * host hands it back when it wants fresh numbers, and we answer by making
+ * the buffer available again.  The answer is whatever the daemon last
+ * gave SET_STATS; the STATS event tells the daemon to refresh them for
+ * the next request.  QEMU refuses zero-sized buffers (and then marks the
+ * device broken), so while no stats are set we keep the buffer and answer
+ * on the next SET_STATS.
+ */
+static void mb_virtio_stats_work(struct work_struct *work)
+{
+	struct mb_virtio *vb = container_of(work, struct mb_virtio,
+					    stats_work);
+	struct memballoon *mb = &mb_balloon;
+	struct scatterlist sg;
+	unsigned int i, n, len;
+	int err;
+
+	if (!vb->stats_held) {
+		if (!virtqueue_get_buf(vb->stats_vq, &len))
+			return;		/* the host still has it */
+		vb->stats_held = true;
+		/* One event per request, however many interrupts it took. */
+		mb_queue_event(mb, MEMBALLOON_EVENT_STATS, 0);
+	}
+
+	spin_lock_irq(&mb->stats_lock);
+	n = mb->nr_stats;
+	for (i = 0; i < n; i++) {
+		vb->stats_buf[i].tag = cpu_to_virtio16(vb->vdev,
+						       mb->stats[i].tag);
+		vb->stats_buf[i].val = cpu_to_virtio64(vb->vdev,
+						       mb->stats[i].val);
+	}
+	spin_unlock_irq(&mb->stats_lock);
+	if (!n)
+		return;
+
+	sg_init_one(&sg, vb->stats_buf, n * sizeof(vb->stats_buf[0]));
+	err = virtqueue_add_outbuf(vb->stats_vq, &sg, 1, vb, GFP_KERNEL);
+	if (err) {
+		dev_warn_ratelimited(&vb->vdev->dev,
+				     "cannot send stats: %d\n", err);
+		return;
+	}
+	vb->stats_held = false;
+	virtqueue_kick(vb->stats_vq);
+}
+
+static void mb_virtio_stats_queue_work(struct mb_virtio *vb)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&vb->stop_lock, flags);
+	if (!vb->stop)
+		queue_work(system_freezable_wq, &vb->stats_work);
+	spin_unlock_irqrestore(&vb->stop_lock, flags);
+}
+
+/*
+ * Interrupt context: the host may have handed the stats buffer back.  The
+ * event is queued by the work, once per buffer it gets back: without
+ * MSI-X (QEMU's default for this device) all queues share one interrupt,
+ * and this callback runs again on every inflate or deflate ack for as long
+ * as the returned buffer has not been collected.
+ */
+static void mb_virtio_stats_request(struct virtqueue *vq)
+{
+	mb_virtio_stats_queue_work(vq->vdev->priv);
+}
+
+/* SET_STATS happened: a held buffer can now be answered. */
+void mb_virtio_stats_changed(struct mb_virtio *vb)
+{
+	if (vb->stats_vq)
+		mb_virtio_stats_queue_work(vb);
+}
+
+/* ---- binding ----------------------------------------------------------- */
+
+static int mb_virtio_init_vqs(struct mb_virtio *vb)
+{
+	vq_callback_t *callbacks[MB_VQ_MAX] = {
+		[MB_VQ_INFLATE] = mb_virtio_ack,
+		[MB_VQ_DEFLATE] = mb_virtio_ack,
+		[MB_VQ_STATS] = mb_virtio_stats_request,
+	};
+	const char *names[MB_VQ_MAX] = {
+		[MB_VQ_INFLATE] = "inflate",
+		[MB_VQ_DEFLATE] = "deflate",
+	};
+	struct virtqueue *vqs[MB_VQ_MAX];
+	int err;
+
+	/* A NULL name means the queue does not exist. */
+	if (virtio_has_feature(vb->vdev, VIRTIO_BALLOON_F_STATS_VQ))
+		names[MB_VQ_STATS] = "stats";
+
+	err = virtio_find_vqs(vb->vdev, MB_VQ_MAX, vqs, callbacks, names,
+			      NULL);
+	if (err)
+		return err;
+	vb->inflate_vq = vqs[MB_VQ_INFLATE];
+	vb->deflate_vq = vqs[MB_VQ_DEFLATE];
+	vb->stats_vq = names[MB_VQ_STATS] ? vqs[MB_VQ_STATS] : NULL;
+	return 0;
+}
+
+/*
+ * Make the device the balloon's transport.  Pages loaned in simulate mode
+ * were never offered to this host, so they go back first; the daemon
+ * inflates again towards the host's target, which comes as an event.
+ */
+static void mb_virtio_attach(struct mb_virtio *vb)
+{
+	struct memballoon *mb = &mb_balloon;
+	u64 target;
+
+	mutex_lock(&mb->lock);
+	mb_release_all_locked(mb);
+	mb->sim_target = 0;
+	mb->vb = vb;
+	mb_virtio_set_actual(vb, 0);
+	target = mb_virtio_read_target(vb);
+	mb->host_target = target;
+	mutex_unlock(&mb->lock);
+	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, target);
+
+	/* A fresh stats queue is empty: the buffer is ours. */
+	vb->stats_held = true;
+	spin_lock_irq(&vb->stop_lock);
+	vb->stop = false;
+	spin_unlock_irq(&vb->stop_lock);
+	if (vb->stats_vq)
+		mb_virtio_stats_queue_work(vb);
+}
+
+/*
+ * Stop all work, give every page back telling the host, and fall back to
+ * simulate mode with a zero target.  The queues still work afterwards;
+ * the caller resets the device.
+ */
+static void mb_virtio_detach(struct mb_virtio *vb)
+{
+	struct memballoon *mb = &mb_balloon;
+
+	spin_lock_irq(&vb->stop_lock);
+	vb->stop = true;
+	spin_unlock_irq(&vb->stop_lock);
+	cancel_work_sync(&vb->config_work);
+	cancel_work_sync(&vb->stats_work);
+
+	mutex_lock(&mb->lock);
+	mb_release_all_locked(mb);	/* also sets actual to 0 */
+	mb->vb = NULL;
+	mb->host_target = 0;
+	mb->sim_target = 0;
+	mutex_unlock(&mb->lock);
+	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, 0);
+}
+
+static int mb_virtio_probe(struct virtio_device *vdev)
+{
+	struct mb_virtio *vb;
+	int err;
+
+	if (!vdev->config->get) {
+		dev_err(&vdev->dev, "config access disabled\n");
+		return -EINVAL;
+	}
+	if (test_and_set_bit(0, &mb_virtio_claimed)) {
+		dev_err(&vdev->dev, "another balloon device is bound\n");
+		return -EBUSY;
+	}
+
+	err = -ENOMEM;
+	vb = kzalloc(sizeof(*vb), GFP_KERNEL);
+	if (!vb)
+		goto out_unclaim;
+	/* kmalloc memory: physically contiguous, one descriptor each. */
+	vb->pfns = kmalloc_array(MB_PFNS_PER_KICK, sizeof(vb->pfns[0]),
+				 GFP_KERNEL);
+	if (!vb->pfns)
+		goto out_free_vb;
+	vb->stats_buf = kcalloc(MEMBALLOON_MAX_STATS, sizeof(vb->stats_buf[0]),
+				GFP_KERNEL);
+	if (!vb->stats_buf)
+		goto out_free_pfns;
+
+	vb->vdev = vdev;
+	init_waitqueue_head(&vb->acked);
+	INIT_WORK(&vb->config_work, mb_virtio_config_work);
+	INIT_WORK(&vb->stats_work, mb_virtio_stats_work);
+	spin_lock_init(&vb->stop_lock);
+	vb->stop = true;	/* until attached */
+	vdev->priv = vb;
+
+	err = mb_virtio_init_vqs(vb);
+	if (err)
+		goto out_free_stats;
+
+	virtio_device_ready(vdev);
+	mb_virtio_attach(vb);
+	dev_info(&vdev->dev, "bound, features %#llx\n", vdev->features);
+	return 0;
+
+out_free_stats:
+	kfree(vb->stats_buf);
+out_free_pfns:
+	kfree(vb->pfns);
+out_free_vb:
+	kfree(vb);
+	vdev->priv = NULL;
+out_unclaim:
+	clear_bit(0, &mb_virtio_claimed);
+	return err;
+}
+
+static void mb_virtio_remove(struct virtio_device *vdev)
+{
+	struct mb_virtio *vb = vdev->priv;
+
+	mb_virtio_detach(vb);
+	virtio_reset_device(vdev);
+	vdev->config->del_vqs(vdev);
+	kfree(vb->stats_buf);
+	kfree(vb->pfns);
+	kfree(vb);
+	clear_bit(0, &mb_virtio_claimed);
+}
+
+#ifdef CONFIG_PM_SLEEP
+/* Like the stock driver, suspend returns the balloon. */
+static int mb_virtio_freeze(struct virtio_device *vdev)
+{
+	mb_virtio_detach(vdev->priv);
+	virtio_reset_device(vdev);
+	vdev->config->del_vqs(vdev);
+	return 0;
+}
+
+static int mb_virtio_restore(struct virtio_device *vdev)
+{
+	struct mb_virtio *vb = vdev->priv;
+	int err;
+
+	err = mb_virtio_init_vqs(vb);
+	if (err)
+		return err;
+	virtio_device_ready(vdev);
+	mb_virtio_attach(vb);
+	return 0;
+}
+#endif
+
+static int mb_virtio_validate(struct virtio_device *vdev)
+{
+	/*
+	 * As the stock driver: without indirect descriptors adding a
+	 * buffer never allocates (see mb_virtio_tell()), and PFNs are
+	 * guest-physical, never translated by an IOMMU.
+	 */
+	__virtio_clear_bit(vdev, VIRTIO_RING_F_INDIRECT_DESC);
+	__virtio_clear_bit(vdev, VIRTIO_F_ACCESS_PLATFORM);
+	return 0;
+}
+
+/*
+ * Every bit we ever pass to virtio_has_feature() must be listed here:
+ * on 6.1 testing an unlisted bit is a BUG().  FREE_PAGE_HINT, PAGE_POISON
+ * and REPORTING are not used, so they are not negotiated.
+ */
+static unsigned int mb_virtio_features_table[] = {
+	VIRTIO_BALLOON_F_MUST_TELL_HOST,
+	VIRTIO_BALLOON_F_STATS_VQ,
+	VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+};
+
+static const struct virtio_device_id mb_virtio_ids[] = {
+	{ VIRTIO_ID_BALLOON, VIRTIO_DEV_ANY_ID },
+	{ 0 },
+};
+MODULE_DEVICE_TABLE(virtio, mb_virtio_ids);
+
+static struct virtio_driver mb_virtio_driver = {
+	.feature_table		= mb_virtio_features_table,
+	.feature_table_size	= ARRAY_SIZE(mb_virtio_features_table),
+	.driver.name		= KBUILD_MODNAME,
+	.driver.owner		= THIS_MODULE,
+	.id_table		= mb_virtio_ids,
+	.validate		= mb_virtio_validate,
+	.probe			= mb_virtio_probe,
+	.remove			= mb_virtio_remove,
+	.config_changed		= mb_virtio_config_changed,
+#ifdef CONFIG_PM_SLEEP
+	.freeze			= mb_virtio_freeze,
+	.restore		= mb_virtio_restore,
+#endif
+};
+
+int mb_virtio_register(void)
+{
+	return register_virtio_driver(&mb_virtio_driver);
+}
+
+void mb_virtio_unregister(void)
+{
+	unregister_virtio_driver(&mb_virtio_driver);
+}
