@@ -37,6 +37,10 @@ static void help(void)
                "Commands:\n"
                "  status [--json]   show the daemon's state (default command)\n"
                "  reload            re-read the configuration file (root only)\n"
+               "  set-target SIZE   simulate mode: set the balloon's target, e.g. 512M, 2G, 0\n"
+               "                    (root only)\n"
+               "  reset-oom         forget the OOM debt, so the balloon may grow back at once\n"
+               "                    (root only)\n"
                "\n"
                "Options:\n"
                "  -s, --socket PATH control socket (default %s)\n"
@@ -158,7 +162,7 @@ static int read_reply(int fd, char **ret)
 
 /* Send a request and parse the reply.  Returns an exit code; on success
  * *ret_params holds the reply's parameters object. */
-static int call(const char *socket_path, const char *method, json_object **ret_params)
+static int call(const char *socket_path, const char *method, json_object *req_params, json_object **ret_params)
 {
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *req = NULL, *reply = NULL;
@@ -166,9 +170,11 @@ static int call(const char *socket_path, const char *method, json_object **ret_p
         int r;
 
         fd = connect_daemon(socket_path);
-        if (fd < 0)
+        if (fd < 0) {
+                json_object_put(req_params);
                 return EXIT_CONNECT;
-        req = control_request_format(method, NULL);
+        }
+        req = control_request_format(method, req_params);
         if (!req) {
                 fprintf(stderr, "memballoonctl: out of memory\n");
                 return EXIT_ERROR_REPLY;
@@ -217,7 +223,7 @@ int main(int argc, char *argv[])
                 { "version", no_argument, NULL, 'V' },
                 {}
         };
-        const char *socket_path = DEFAULT_SOCKET, *verb = "status";
+        const char *socket_path = DEFAULT_SOCKET, *verb = "status", *size_arg = NULL;
         json_object *params = NULL;
         bool json = false;
         int opt, r;
@@ -244,13 +250,15 @@ int main(int argc, char *argv[])
         }
         if (optind < argc)
                 verb = argv[optind++];
+        if (strcmp(verb, "set-target") == 0 && optind < argc)
+                size_arg = argv[optind++];
         if (optind < argc) {
                 fprintf(stderr, "memballoonctl: %s: unexpected argument \"%s\"\n", verb, argv[optind]);
                 return EXIT_USAGE;
         }
 
         if (strcmp(verb, "status") == 0) {
-                r = call(socket_path, "status", &params);
+                r = call(socket_path, "status", NULL, &params);
                 if (r != EXIT_OK)
                         return r;
                 if (json)
@@ -263,10 +271,29 @@ int main(int argc, char *argv[])
                         fprintf(stderr, "memballoonctl: reload: --json is only for status\n");
                         return EXIT_USAGE;
                 }
-                r = call(socket_path, "reload", &params);
+                r = call(socket_path, "reload", NULL, &params);
                 if (r != EXIT_OK)
                         return r;
                 printf("Configuration reloaded.\n");
+        } else if (strcmp(verb, "set-target") == 0 || strcmp(verb, "reset-oom") == 0) {
+                json_object *p = NULL;
+
+                if (json) {
+                        fprintf(stderr, "memballoonctl: %s: --json is only for status\n", verb);
+                        return EXIT_USAGE;
+                }
+                if (strcmp(verb, "set-target") == 0) {
+                        if (!size_arg) {
+                                fprintf(stderr, "memballoonctl: set-target needs a size, as in 'set-target 512M'\n");
+                                return EXIT_USAGE;
+                        }
+                        p = json_object_new_object();
+                        json_object_object_add(p, "size", json_object_new_string(size_arg));
+                }
+                r = call(socket_path, verb, p, &params);
+                if (r != EXIT_OK)
+                        return r;
+                status_format_human(params, stdout);
         } else {
                 fprintf(stderr, "memballoonctl: unknown command \"%s\"\nTry 'memballoonctl --help'.\n", verb);
                 return EXIT_USAGE;

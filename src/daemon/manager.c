@@ -20,7 +20,7 @@
  * nothing (a device node may appear without an event, e.g. bind mounts). */
 #define DEVICE_RETRY_USEC       (10ULL * 1000000ULL)
 
-static uint64_t now_usec(void)
+uint64_t manager_now_usec(void)
 {
         struct timespec ts;
 
@@ -28,7 +28,7 @@ static uint64_t now_usec(void)
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
 }
 
-static uint64_t pages_to_kib(const Manager *m, uint64_t pages)
+uint64_t manager_pages_to_kib(const Manager *m, uint64_t pages)
 {
         return pages * (m->shim.api.page_size ? m->shim.api.page_size : 4096) / 1024;
 }
@@ -39,7 +39,7 @@ static void manager_apply_log(const Manager *m)
 }
 
 /* Compute the STATUS= line and send it if it changed. */
-static void manager_notify_status(Manager *m)
+void manager_notify_status(Manager *m)
 {
         _cleanup_free_ char *line = NULL;
         StatusInfo s;
@@ -64,22 +64,24 @@ static void manager_notify_status(Manager *m)
 
 static void manager_close_shim(Manager *m)
 {
+        controller_stop(m);
         m->shim_io = sd_event_source_disable_unref(m->shim_io);
         shim_close(&m->shim);
 }
 
-static int manager_refresh_state(Manager *m)
+static void manager_set_unavailable(Manager *m, int error, const char *detail);
+
+int manager_refresh_state(Manager *m)
 {
         int r;
 
         r = shim_get_state(&m->shim, &m->kstate);
-        if (r < 0)
+        if (r < 0) {
+                manager_set_unavailable(m, r, "MEMBALLOON_GET_STATE failed");
                 return r;
-        manager_notify_status(m);
+        }
         return 0;
 }
-
-static void manager_set_unavailable(Manager *m, int error, const char *detail);
 
 static int on_shim_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
@@ -96,12 +98,15 @@ static int on_shim_io(sd_event_source *s, int fd, uint32_t revents, void *userda
                 manager_set_unavailable(m, n, "reading events from the device failed");
                 return 0;
         }
-        for (int i = 0; i < n; i++)
-                log_debug("Shim event type=%u seq=%llu value=%llu", ev[i].type,
-                          (unsigned long long) ev[i].seq, (unsigned long long) ev[i].value);
         r = manager_refresh_state(m);
         if (r < 0)
-                manager_set_unavailable(m, r, "MEMBALLOON_GET_STATE failed");
+                return 0;
+        for (int i = 0; i < n && m->shim.fd >= 0; i++) {
+                log_debug("Shim event type=%u seq=%llu value=%llu", ev[i].type,
+                          (unsigned long long) ev[i].seq, (unsigned long long) ev[i].value);
+                controller_on_event(m, &ev[i]);
+        }
+        manager_notify_status(m);
         return 0;
 }
 
@@ -131,13 +136,14 @@ static int manager_try_shim(Manager *m)
         {
                 char t[64], a[64];
 
-                snprintf(t, sizeof(t), "MEMBALLOON_TARGET_KIB=%" PRIu64, pages_to_kib(m, m->kstate.target_pages));
-                snprintf(a, sizeof(a), "MEMBALLOON_ACTUAL_KIB=%" PRIu64, pages_to_kib(m, m->kstate.actual_pages));
+                snprintf(t, sizeof(t), "MEMBALLOON_TARGET_KIB=%" PRIu64, manager_pages_to_kib(m, m->kstate.target_pages));
+                snprintf(a, sizeof(a), "MEMBALLOON_ACTUAL_KIB=%" PRIu64, manager_pages_to_kib(m, m->kstate.actual_pages));
                 log_struct(LOG_NOTICE, MSGID_DEVICE_FOUND, FIELDS(t, a),
                            "Balloon device found: transport %s, %" PRIu64 " KiB loaned, host target %" PRIu64 " KiB",
                            shim_transport_to_string(m->kstate.transport),
-                           pages_to_kib(m, m->kstate.actual_pages), pages_to_kib(m, m->kstate.target_pages));
+                           manager_pages_to_kib(m, m->kstate.actual_pages), manager_pages_to_kib(m, m->kstate.target_pages));
         }
+        controller_start(m);
         manager_notify_status(m);
         return 0;
 }
@@ -207,26 +213,34 @@ static const char *fix_for(int error)
 void manager_status(Manager *m, StatusInfo *ret)
 {
         bool avail = m->shim.fd >= 0;
-        uint64_t total_kib, floor_kib, host_kib, eff_kib, actual_kib;
-        static char device[4096];
+        static char device[4096], reason[512];
         _cleanup_free_ char *dev = root_path(SHIM_DEVICE_PATH);
+        const char *why;
 
         snprintf(device, sizeof(device), "%s", dev ? dev : SHIM_DEVICE_PATH);
 
-        host_kib = avail ? pages_to_kib(m, m->kstate.target_pages) : 0;
-        actual_kib = avail ? pages_to_kib(m, m->kstate.actual_pages) : 0;
-        total_kib = avail ? pages_to_kib(m, m->kstate.total_ram_pages + m->kstate.actual_pages) : 0;
-        floor_kib = m->config.balloon.min_mem_mb * 1024;
-        /* DESIGN section 3: never loan below the floor. */
-        eff_kib = host_kib;
-        if (total_kib > floor_kib)
-                eff_kib = MIN(eff_kib, total_kib - floor_kib);
+        /* Why actual differs from the host's target, most useful first. */
+        if (!avail)
+                why = "balloon device unavailable";
+        else if (m->target.reason && m->target.target_pages != m->kstate.actual_pages)
+                why = m->target.reason;
+        else if (m->target.reason && m->target.target_pages != m->kstate.target_pages)
+                why = m->target.reason;
+        else if (m->note)
+                why = m->note;
+        else if (m->kstate.actual_pages != m->target.target_pages)
+                why = m->state && strcmp(m->state, "deflating") == 0 ? "returning memory to the guest" :
+                      "taking memory from the guest";
         else
-                eff_kib = 0;
+                why = "";
+        if (avail && m->note && why != m->note && why[0]) {
+                snprintf(reason, sizeof(reason), "%s; %s", why, m->note);
+                why = reason;
+        }
 
         *ret = (StatusInfo) {
                 .version = PACKAGE_VERSION,
-                .uptime_sec = (now_usec() - m->start_usec) / 1000000ULL,
+                .uptime_sec = (manager_now_usec() - m->start_usec) / 1000000ULL,
                 .config_path = m->config.path,
                 .config_loaded_sec = (m->config_loaded_usec - m->start_usec) / 1000000ULL,
                 .daemon_state = avail ? "running" : "degraded",
@@ -236,17 +250,26 @@ void manager_status(Manager *m, StatusInfo *ret)
                 .device = device,
                 .problem = avail ? NULL : m->shim_detail,
                 .fix = avail ? NULL : fix_for(m->shim_error),
-                .host_target_kib = host_kib,
-                .target_kib = eff_kib,
-                .actual_kib = actual_kib,
-                .min_mem_kib = floor_kib,
-                .oom_freed_kib = avail ? pages_to_kib(m, m->kstate.oom_freed_pages) : 0,
+                .host_target_kib = avail ? manager_pages_to_kib(m, m->kstate.target_pages) : 0,
+                .target_kib = avail ? manager_pages_to_kib(m, m->target.target_pages) : 0,
+                .actual_kib = avail ? manager_pages_to_kib(m, m->kstate.actual_pages) : 0,
+                .total_kib = avail ? manager_pages_to_kib(m, m->kstate.total_ram_pages + m->kstate.actual_pages) : 0,
+                .min_mem_kib = m->config.balloon.min_mem_mb * 1024,
+                .oom_freed_kib = avail ? manager_pages_to_kib(m, m->kstate.oom_freed_pages) : 0,
+                .oom_debt_kib = manager_pages_to_kib(m, m->oom_debt_pages),
+                .oom_count = m->oom_count,
+                .oom_last_realtime_sec = m->oom_last_realtime_usec / 1000000ULL,
+                .oom_events_seen_kib = manager_pages_to_kib(m, m->oom_freed_seen_pages),
                 .migrations = avail ? m->kstate.migrations : 0,
                 .host_features = avail ? m->kstate.host_features : 0,
-                .state = avail ? "idle" : "unavailable",
-                .reason = !avail ? "balloon device unavailable" :
-                          actual_kib == eff_kib ? "" :
-                          "this memballoond version monitors the balloon but does not resize it yet",
+                .state = avail ? (m->state ? m->state : "idle") : "unavailable",
+                .reason = why,
+                .auto_enabled = m->config.auto_loan.enabled,
+                .last_change_valid = m->last_change.valid,
+                .last_change_kind = m->last_change.kind == STEP_INFLATE ? "inflate" : "deflate",
+                .last_change_kib = manager_pages_to_kib(m, m->last_change.pages),
+                .last_change_usec = m->last_change.duration_usec,
+                .stats_sent = m->stats_sent,
                 .ksm_enabled = m->config.ksm.enabled,
                 .control_socket = m->config.control.socket,
                 .control_clients = control_server_clients(m->control),
@@ -270,7 +293,7 @@ int manager_new(Config *config, bool config_explicit, Manager **ret)
         m->config = *config;
         memset(config, 0, sizeof(*config));
         m->config_explicit = config_explicit;
-        m->start_usec = m->config_loaded_usec = now_usec();
+        m->start_usec = m->config_loaded_usec = manager_now_usec();
         *ret = m;
         return 0;
 }
@@ -296,7 +319,19 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 
         log_info("Received %s, stopping", strsignal((int) si->ssi_signo));
         (void) sd_notify(false, "STOPPING=1");
+        manager_stop(m);
         return sd_event_exit(m->event, 0);
+}
+
+void manager_stop(Manager *m)
+{
+        /* By default the balloon stays: the host asked for that memory. */
+        if (m->config.balloon.deflate_on_exit)
+                controller_deflate_all(m);
+        else if (m->shim.fd >= 0 && m->kstate.actual_pages > 0)
+                log_info("Leaving %" PRIu64 " KiB in the balloon (balloon.deflate_on_exit is off)",
+                         manager_pages_to_kib(m, m->kstate.actual_pages));
+        controller_stop(m);
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -322,7 +357,7 @@ int manager_reload(Manager *m, char **ret_error)
         Config c;
         int r;
 
-        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec());
+        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, manager_now_usec());
         r = config_load(m->config.path, &c, &err);
         if (r < 0) {
                 log_struct(LOG_ERR, MSGID_RELOAD_FAILED, NULL,
@@ -346,8 +381,9 @@ int manager_reload(Manager *m, char **ret_error)
 
         config_done(&m->config);
         m->config = c;
-        m->config_loaded_usec = now_usec();
+        m->config_loaded_usec = manager_now_usec();
         manager_apply_log(m);
+        controller_reconfigure(m);
         log_struct(LOG_INFO, MSGID_RELOADED, NULL, "Configuration reloaded from %s", m->config.path);
         manager_notify_status(m);
         (void) sd_notify(false, "READY=1");

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "policy.h"
 #include "shim.h"
 #include "status.h"
 
@@ -32,6 +33,34 @@ typedef struct Manager {
 
         ControlServer *control;
         char *last_status;              /* last STATUS= sent, to avoid repeats */
+
+        /* The balloon controller (controller.c). */
+        Stepper stepper;
+        PolicyTarget target;            /* last effective target */
+        const char *state;              /* "idle", "inflating", ... */
+        const char *note;               /* extra reason (transport mismatch, backoff) */
+        sd_event_source *step_source;   /* next INFLATE/DEFLATE step */
+        sd_event_source *poll_timer;    /* safety-net target re-read */
+        sd_event_source *stats_timer;
+        sd_event_source *debt_timer;
+        uint64_t sim_target_pages;      /* simulate: what we asked the shim for */
+        uint64_t oom_debt_pages;
+        uint64_t debt_usec;             /* when the debt last decayed */
+        uint64_t oom_count;             /* OOM events seen by this daemon */
+        uint64_t oom_last_realtime_usec;
+        uint64_t oom_freed_seen_pages;  /* sum of OOM event values */
+        uint64_t host_target_logged;    /* last host target whose clamp we logged */
+        uint64_t stats_sent;
+        struct {
+                bool active;
+                StepKind kind;
+                uint64_t start_usec, from_pages, to_pages;
+        } change;
+        struct {
+                bool valid;
+                StepKind kind;
+                uint64_t duration_usec, pages;
+        } last_change;
 } Manager;
 
 /* Takes ownership of *config (zeroes it). */
@@ -55,6 +84,21 @@ int manager_reload(Manager *m, char **ret_error);
 /* Fill a status snapshot; strings point into m and stay valid until the
  * next loop iteration. */
 void manager_status(Manager *m, StatusInfo *ret);
+
+/* controller.c */
+void controller_start(Manager *m);     /* the shim was (re)opened: resync and follow */
+void controller_stop(Manager *m);      /* the shim went away or the daemon stops */
+void controller_on_event(Manager *m, const struct memballoon_event *ev);
+void controller_kick(Manager *m);      /* something changed: re-evaluate the target */
+void controller_reconfigure(Manager *m);        /* after a reload */
+int controller_set_target(Manager *m, uint64_t bytes, char **ret_msg);
+void controller_reset_oom(Manager *m);
+void controller_deflate_all(Manager *m);        /* balloon.deflate_on_exit */
+uint64_t manager_pages_to_kib(const Manager *m, uint64_t pages);
+uint64_t manager_now_usec(void);
+int manager_refresh_state(Manager *m);
+void manager_notify_status(Manager *m);
+void manager_stop(Manager *m);       /* before the loop exits */
 
 /* Dispatch one control request (the ControlDispatchFn). */
 char *manager_dispatch(const ControlRequest *req, const struct ucred *peer, void *userdata);

@@ -13,10 +13,12 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "parse.h"
 
 typedef struct Method {
         const char *name;
         bool privileged;
+        const char *const *params;      /* allowed parameter names, NULL = none */
         char *(*handler)(Manager *m, json_object *params);
 } Method;
 
@@ -45,10 +47,52 @@ static char *method_reload(Manager *m, json_object *params)
         return control_reply_format(NULL);
 }
 
+static char *method_set_target(Manager *m, json_object *params)
+{
+        _cleanup_free_ char *msg = NULL;
+        json_object *size;
+        const char *err = NULL;
+        uint64_t bytes;
+        int r;
+
+        if (!json_object_object_get_ex(params, "size", &size) || !json_object_is_type(size, json_type_string))
+                return control_reply_error_format(CONTROL_ERROR_INVALID_PARAMETER,
+                                                  "\"size\" must be a string such as \"512M\" or \"2G\"");
+        r = parse_size(json_object_get_string(size), &bytes, &err);
+        if (r < 0) {
+                if (asprintf(&msg, "invalid size \"%s\": %s", json_object_get_string(size), err) < 0)
+                        return NULL;
+                return control_reply_error_format(CONTROL_ERROR_INVALID_PARAMETER, msg);
+        }
+        r = controller_set_target(m, bytes, &msg);
+        if (r < 0)
+                return control_reply_error_format(r == -ERANGE ? CONTROL_ERROR_INVALID_PARAMETER : CONTROL_ERROR_FAILED,
+                                                  msg ? msg : strerror(-r));
+        return method_status(m, NULL);
+}
+
+static char *method_reset_oom(Manager *m, json_object *params)
+{
+        controller_reset_oom(m);
+        return method_status(m, NULL);
+}
+
+static const char *const set_target_params[] = { "size", NULL };
+
 static const Method methods[] = {
-        { "status", false, method_status },
-        { "reload", true, method_reload },
+        { "status", false, NULL, method_status },
+        { "reload", true, NULL, method_reload },
+        { "set-target", true, set_target_params, method_set_target },
+        { "reset-oom", true, NULL, method_reset_oom },
 };
+
+static bool param_allowed(const Method *method, const char *key)
+{
+        for (const char *const *p = method->params; p && *p; p++)
+                if (strcmp(*p, key) == 0)
+                        return true;
+        return false;
+}
 
 char *manager_dispatch(const ControlRequest *req, const struct ucred *peer, void *userdata)
 {
@@ -60,12 +104,6 @@ char *manager_dispatch(const ControlRequest *req, const struct ucred *peer, void
                         method = &methods[i];
         if (!method)
                 return control_reply_error_format(CONTROL_ERROR_METHOD_NOT_FOUND, "unknown method");
-
-        /* None of today's methods take parameters; refuse any, rather than
-         * silently ignoring a typo. */
-        if (json_object_object_length(req->parameters) > 0)
-                return control_reply_error_format(CONTROL_ERROR_INVALID_PARAMETER,
-                                                  "this method takes no parameters");
 
         if (method->privileged && peer->uid != 0) {
                 char u[32], p[32], me[80];
@@ -79,5 +117,17 @@ char *manager_dispatch(const ControlRequest *req, const struct ucred *peer, void
                 return control_reply_error_format(CONTROL_ERROR_PERMISSION_DENIED,
                                                   "only root may do this");
         }
+        /* Refuse unknown parameters rather than silently ignoring a typo. */
+        json_object_object_foreach(req->parameters, key, val) {
+                (void) val;
+                if (!param_allowed(method, key)) {
+                        _cleanup_free_ char *msg = NULL;
+
+                        if (asprintf(&msg, "unknown parameter \"%.64s\" for %s", key, method->name) < 0)
+                                return NULL;
+                        return control_reply_error_format(CONTROL_ERROR_INVALID_PARAMETER, msg);
+                }
+        }
+
         return method->handler(m, req->parameters);
 }

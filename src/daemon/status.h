@@ -27,12 +27,24 @@ typedef struct StatusInfo {
         uint64_t host_target_kib;
         uint64_t target_kib;
         uint64_t actual_kib;
+        uint64_t total_kib;             /* guest RAM, loaned pages included */
         uint64_t min_mem_kib;
-        uint64_t oom_freed_kib;
+        uint64_t oom_freed_kib;         /* shim's count since it was loaded */
+        uint64_t oom_debt_kib;          /* not taken back yet */
+        uint64_t oom_count;             /* OOM events this daemon saw */
+        uint64_t oom_last_realtime_sec; /* 0: never */
+        uint64_t oom_events_seen_kib;   /* freed by the OOM events this daemon saw */
         uint64_t migrations;
         uint64_t host_features;
         const char *state;              /* "idle" | "inflating" | ... | "unavailable" */
         const char *reason;             /* why actual != target, or "" */
+
+        bool auto_enabled;
+        bool last_change_valid;
+        const char *last_change_kind;   /* "inflate" | "deflate" */
+        uint64_t last_change_kib;
+        uint64_t last_change_usec;
+        uint64_t stats_sent;
 
         bool ksm_enabled;
 

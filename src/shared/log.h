@@ -20,6 +20,10 @@
 #define MSGID_DEVICE_MISSING    "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d05"
 #define MSGID_DEVICE_FOUND      "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d06"
 #define MSGID_REQUEST_REFUSED   "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d07"
+#define MSGID_CHANGE_STARTED    "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d08"
+#define MSGID_CHANGE_DONE       "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d09"
+#define MSGID_TARGET_CLAMPED    "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d0a"
+#define MSGID_OOM               "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d0b"
 
 typedef enum LogDest {
         LOG_DEST_CONSOLE,

@@ -30,6 +30,7 @@ int control_request_parse(const char *buf, size_t len, ControlRequest *ret,
 {
         json_tokener *tok;
         json_object *obj, *method = NULL, *params = NULL;
+        bool have_params = false;
         const char *msg = NULL;
         int r = -EINVAL;
 
@@ -71,8 +72,10 @@ int control_request_parse(const char *buf, size_t len, ControlRequest *ret,
         json_object_object_foreach(obj, key, val) {
                 if (strcmp(key, "method") == 0)
                         method = val;
-                else if (strcmp(key, "parameters") == 0)
-                        params = val;
+                else if (strcmp(key, "parameters") == 0) {
+                        params = val;   /* NULL for a JSON null */
+                        have_params = true;
+                }
                 else {
                         msg = "unknown member in request (allowed: method, parameters)";
                         goto out;
@@ -86,7 +89,7 @@ int control_request_parse(const char *buf, size_t len, ControlRequest *ret,
                 msg = "\"method\" is not a valid method name";
                 goto out;
         }
-        if (params && !json_object_is_type(params, json_type_object)) {
+        if (have_params && !json_object_is_type(params, json_type_object)) {
                 msg = "\"parameters\" is not an object";
                 goto out;
         }

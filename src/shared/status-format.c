@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <string.h>
+#include <time.h>
 
 #include "status-format.h"
 
@@ -80,8 +81,31 @@ void status_format_human(json_object *st, FILE *f)
         print_kib(f, "Target:", st, "balloon.target_kib");
         print_kib(f, "Actual:", st, "balloon.actual_kib");
         print_kib(f, "Floor:", st, "balloon.min_mem_kib");
+        print_kib(f, "OOM debt:", st, "balloon.oom_debt_kib");
         print_kib(f, "OOM freed:", st, "balloon.oom_freed_kib");
         if (reason[0])
                 fprintf(f, "  %-16s %s\n", "Reason:", reason);
+        if ((v = get(st, "balloon.last_change.kind"))) {
+                char buf[32];
+                json_object *k = get(st, "balloon.last_change.kib"), *d = get(st, "balloon.last_change.duration_ms"),
+                            *r = get(st, "balloon.last_change.rate_mib_per_sec");
+
+                format_kib(k ? (unsigned long long) json_object_get_uint64(k) : 0, buf, sizeof(buf));
+                fprintf(f, "  %-16s %s of %s in %.2f s (%.0f MiB/s)\n", "Last change:", json_object_get_string(v),
+                        buf, d ? (double) json_object_get_uint64(d) / 1000.0 : 0.0,
+                        r ? json_object_get_double(r) : 0.0);
+        }
+        if ((v = get(st, "oom.count")) && json_object_get_uint64(v) > 0) {
+                json_object *t = get(st, "oom.last_realtime_sec"), *fr = get(st, "oom.freed_kib");
+                char when[64] = "?", buf[32];
+                time_t tt = t ? (time_t) json_object_get_uint64(t) : 0;
+                struct tm tm;
+
+                if (tt && localtime_r(&tt, &tm))
+                        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+                format_kib(fr ? (unsigned long long) json_object_get_uint64(fr) : 0, buf, sizeof(buf));
+                fprintf(f, "  %-16s %llu, last at %s, %s released\n", "OOM events:",
+                        (unsigned long long) json_object_get_uint64(v), when, buf);
+        }
         fprintf(f, "KSM: %s\n", ksm ? "enabled" : "disabled");
 }
