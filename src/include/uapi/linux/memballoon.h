@@ -16,7 +16,10 @@
  *  - flags (and every field named reserved*) must be zero unless a flag is
  *    defined below, else -EINVAL.
  *  - An unknown command gets -ENOTTY.
- *  - An incompatible change gets a new ioctl number, never a changed struct.
+ *  - The ioctl numbers below encode the size of the version-1 structs and
+ *    never change.  A struct that grows at the end keeps its number (its
+ *    definition then uses the version-1 size), and argsz says how much was
+ *    passed.  An incompatible change gets a new ioctl number.
  *
  * Units: all page counts are in units of page_size as reported by
  * MEMBALLOON_GET_API (the kernel's PAGE_SIZE), not virtio's 4 KiB units.
@@ -97,7 +100,7 @@ struct memballoon_api {
  * @argsz:	    in: sizeof(struct memballoon_state)
  * @flags:	    in: must be 0
  * @transport:	    out: MEMBALLOON_TRANSPORT_*
- * @reserved0:	    out: 0
+ * @reserved0:	    in: must be 0; out: 0
  * @host_features:  out: negotiated virtio feature bits (0 in simulate)
  * @target_pages:   out: the host's requested balloon size (virtio config
  *		    num_pages, converted) or the SIM_SET_TARGET value
@@ -142,7 +145,7 @@ struct memballoon_state {
  * @done_pages:	  out: pages actually added or removed (may be < nr_pages)
  * @actual_pages: out: balloon size afterwards
  * @stop_reason:  out: MEMBALLOON_STOP_*
- * @reserved0:	  out: 0
+ * @reserved0:	  in: must be 0; out: 0
  *
  * The call returns 0 whenever the arguments were valid, even if it stopped
  * early; done_pages and stop_reason tell what happened.  The host hears of
