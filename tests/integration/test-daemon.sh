@@ -326,5 +326,63 @@ pid=$!
 wait_socket && ok "daemon replaces a stale socket after a crash" || notok "daemon replaces a stale socket after a crash" "$(cat "$LOG")"
 kill -TERM "$pid"; wait "$pid"; pid=
 
+
+# ---------------------------------------------------------------- sd_notify
+# Listen where systemd would, and check what the daemon tells it.
+N=$T/notify.sock
+python3 - "$N" > "$T/notify.out" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(8)
+end = time.time() + 8
+while time.time() < end:
+    try:
+        print(s.recv(4096).decode().replace("\n", "|"), flush=True)
+    except socket.timeout:
+        break
+PY
+npid=$!
+for _ in $(seq 50); do [ -S "$N" ] && break; sleep 0.1; done
+NOTIFY_SOCKET=$N WATCHDOG_USEC=1000000 "$D" --config "$T/good.conf" --log-target=console --root "$T/root" >"$LOG" 2>&1 &
+pid=$!
+export WATCHDOG_PID=$pid
+wait_socket
+sleep 1.5                       # at least two watchdog periods of 0.5 s
+kill -HUP "$pid"; sleep 0.5
+kill -TERM "$pid"; wait "$pid"; pid=
+wait "$npid" 2>/dev/null
+grep -q '^READY=1' "$T/notify.out" && ok "sd_notify: READY=1" || notok "sd_notify: READY=1" "$(cat "$T/notify.out")"
+grep -q '^STATUS=Degraded: balloon unavailable' "$T/notify.out" && ok "sd_notify: STATUS= one-line summary" \
+        || notok "sd_notify: STATUS= one-line summary" "$(cat "$T/notify.out")"
+[ "$(grep -c '^WATCHDOG=1' "$T/notify.out")" -ge 2 ] && ok "sd_notify: WATCHDOG=1 when WATCHDOG_USEC is set" \
+        || notok "sd_notify: WATCHDOG=1 when WATCHDOG_USEC is set" "$(cat "$T/notify.out")"
+grep -q '^RELOADING=1|MONOTONIC_USEC=' "$T/notify.out" && grep -A1 '^RELOADING=1' "$T/notify.out" | grep -q 'READY=1' \
+        && ok "sd_notify: RELOADING=1 then READY=1 around a reload" \
+        || notok "sd_notify: RELOADING=1 then READY=1 around a reload" "$(cat "$T/notify.out")"
+grep -q '^STOPPING=1' "$T/notify.out" && ok "sd_notify: STOPPING=1" || notok "sd_notify: STOPPING=1"
+
+# ---------------------------------------------------------------- socket activation
+if command -v systemd-socket-activate >/dev/null; then
+        S2=$T/activated.sock
+        systemd-socket-activate -l "$S2" "$D" --config "$T/good.conf" --log-target=console --root "$T/root" \
+                >"$LOG" 2>&1 &
+        apid=$!
+        out=
+        for _ in $(seq 50); do out=$("$C" --socket "$S2" status --json 2>/dev/null) && break; sleep 0.1; done
+        # The daemon serves the passed socket, not the configured path.
+        if grep -q '"version"' <<<"$out" && [ ! -e "$S" ] && grep -q "socket passed by systemd" "$LOG"; then
+                ok "socket activation: serves the socket systemd passes"
+        else
+                notok "socket activation: serves the socket systemd passes" "$out" "$(cat "$LOG")"
+        fi
+        kill -TERM "$apid" 2>/dev/null; wait "$apid" 2>/dev/null
+        [ -S "$S2" ] && ok "socket activation: the passed socket is left to systemd" \
+                || notok "socket activation: the passed socket is left to systemd"
+else
+        skip "socket activation" "systemd-socket-activate not installed"
+        skip "socket activation: passed socket kept" "systemd-socket-activate not installed"
+fi
+
 echo "1..$n"
 [ $failed -eq 0 ]
