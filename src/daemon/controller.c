@@ -179,8 +179,9 @@ static void change_begin(Manager *m, StepKind kind)
         if (m->change.active && m->change.kind != kind)
                 change_end(m, "redirected");
         if (m->change.active) {
-                /* Same direction, new target: follow it, one log line. */
-                log_info("Balloon target changed mid-%s: now %" PRIu64 " MiB", kind_name(kind),
+                /* Same direction, new target: follow it.  Debug only: auto
+                 * loan moves the target a little on most steps. */
+                log_debug("Balloon target changed mid-%s: now %" PRIu64 " MiB", kind_name(kind),
                          pages_to_mib(m, m->target.target_pages));
                 m->change.to_pages = m->target.target_pages;
                 return;

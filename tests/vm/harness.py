@@ -63,6 +63,11 @@ STOCK_MODULE = 'virtio_balloon'
 EXTRA_BINS = []
 # Extra plain files: {guest path: host path}, e.g. a config file.
 EXTRA_FILES = {}
+# Callables hook(env) that Env.prepare() runs before it packs the initramfs:
+# they may build more and add to EXTRA_BINS / EXTRA_FILES.  env.selected
+# names the scenarios this run will boot (tests/vm/daemon.py builds the
+# userspace this way, only when one of its scenarios is selected).
+PREPARE_HOOKS = []
 
 # Any console line matching this fails the scenario.
 KERNEL_PROBLEM_RE = re.compile(
@@ -135,6 +140,7 @@ class Env:
         self.accel = accel          # 'tcg' / 'kvm' / None (probe)
         self.accel_note = ''
         self.boot_times = []
+        self.selected = []          # scenario names to run (set by main())
         self.logdir = os.path.join(BUILD, 'logs')
         os.makedirs(self.logdir, exist_ok=True)
 
@@ -274,6 +280,8 @@ class Env:
         if need_kmod:
             self.build_kmod()
         self.build_guest()
+        for hook in PREPARE_HOOKS:
+            hook(self)
         self.build_initramfs()
         vlog('prepared in %.1f s' % (time.monotonic() - t0))
         self.pick_accel()
@@ -1086,6 +1094,7 @@ def main(argv=None):
         return 2
     t0 = time.monotonic()
     env = Env(accel=a.accel)
+    env.selected = [] if a.selftest else todo
     env.prepare()
     if a.selftest:
         return selftest(env)
@@ -1104,6 +1113,12 @@ def main(argv=None):
         counts['PASS'], counts['FAIL'], counts['SKIP']))
     return 0 if counts['FAIL'] == 0 else 1
 
+
+# The daemon scenarios (tests/vm/daemon.py) register themselves with
+# @scenario.  Run as a script this module is __main__: let "import harness"
+# there find this same module rather than load a second copy.
+sys.modules.setdefault('harness', sys.modules[__name__])
+import daemon  # noqa: E402,F401  pylint: disable=wrong-import-position
 
 if __name__ == '__main__':
     sys.exit(main())
