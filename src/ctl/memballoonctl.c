@@ -41,6 +41,9 @@ static void help(void)
                "                    (root only)\n"
                "  reset-oom         forget the OOM debt, so the balloon may grow back at once\n"
                "                    (root only)\n"
+               "  ksm [--json]      show KSM tuning in detail\n"
+               "  ksm unmerge       unmerge every KSM page and pause KSM tuning (root only)\n"
+               "  ksm resume        let KSM tuning run again after an unmerge (root only)\n"
                "\n"
                "Options:\n"
                "  -s, --socket PATH control socket (default %s)\n"
@@ -223,10 +226,21 @@ int main(int argc, char *argv[])
                 { "version", no_argument, NULL, 'V' },
                 {}
         };
-        const char *socket_path = DEFAULT_SOCKET, *verb = "status", *size_arg = NULL;
+        const char *socket_path = DEFAULT_SOCKET, *verb = "status", *size_arg = NULL, *ksm_arg = NULL;
         json_object *params = NULL;
         bool json = false;
         int opt, r;
+
+        /* A negative size ("set-target -1G") is a size the daemon refuses,
+         * not an unknown option: take it out before getopt sees it. */
+        for (int i = 1; i + 1 < argc; i++)
+                if (strcmp(argv[i], "set-target") == 0 && argv[i + 1][0] == '-' &&
+                    argv[i + 1][1] >= '0' && argv[i + 1][1] <= '9') {
+                        size_arg = argv[i + 1];
+                        memmove(&argv[i + 1], &argv[i + 2], (size_t) (argc - i - 1) * sizeof(char *));
+                        argc--;
+                        break;
+                }
 
         /* Options may follow the verb ("status --json"), as users type it. */
         while ((opt = getopt_long(argc, argv, "s:jh", options, NULL)) >= 0) {
@@ -250,8 +264,14 @@ int main(int argc, char *argv[])
         }
         if (optind < argc)
                 verb = argv[optind++];
-        if (strcmp(verb, "set-target") == 0 && optind < argc)
+        if (strcmp(verb, "set-target") == 0 && !size_arg && optind < argc)
                 size_arg = argv[optind++];
+        if (strcmp(verb, "ksm") == 0 && optind < argc)
+                ksm_arg = argv[optind++];
+        if (size_arg && strcmp(verb, "set-target") != 0) {
+                fprintf(stderr, "memballoonctl: %s: unexpected argument \"%s\"\n", verb, size_arg);
+                return EXIT_USAGE;
+        }
         if (optind < argc) {
                 fprintf(stderr, "memballoonctl: %s: unexpected argument \"%s\"\n", verb, argv[optind]);
                 return EXIT_USAGE;
@@ -266,6 +286,35 @@ int main(int argc, char *argv[])
                                                                        JSON_C_TO_STRING_NOSLASHESCAPE));
                 else
                         status_format_human(params, stdout);
+        } else if (strcmp(verb, "ksm") == 0 && !ksm_arg) {
+                json_object *k = NULL;
+
+                r = call(socket_path, "status", NULL, &params);
+                if (r != EXIT_OK)
+                        return r;
+                if (json) {
+                        json_object_object_get_ex(params, "ksm", &k);
+                        printf("%s\n", json_object_to_json_string_ext(k, JSON_C_TO_STRING_PRETTY |
+                                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
+                } else
+                        status_format_ksm(params, stdout);
+        } else if (strcmp(verb, "ksm") == 0) {
+                const char *method = strcmp(ksm_arg, "unmerge") == 0 ? "ksm-unmerge" :
+                                     strcmp(ksm_arg, "resume") == 0 ? "ksm-resume" : NULL;
+
+                if (!method) {
+                        fprintf(stderr, "memballoonctl: ksm: unknown action \"%s\" (expected unmerge or resume)\n",
+                                ksm_arg);
+                        return EXIT_USAGE;
+                }
+                if (json) {
+                        fprintf(stderr, "memballoonctl: ksm %s: --json is only for status\n", ksm_arg);
+                        return EXIT_USAGE;
+                }
+                r = call(socket_path, method, NULL, &params);
+                if (r != EXIT_OK)
+                        return r;
+                status_format_ksm(params, stdout);
         } else if (strcmp(verb, "reload") == 0) {
                 if (json) {
                         fprintf(stderr, "memballoonctl: reload: --json is only for status\n");

@@ -244,6 +244,18 @@ static const ConfigKey config_keys[] = {
         /* ksmtuned: KSM_SLEEP_MSEC=10, and it never sleeps less than 10 ms */
         INT_KEY("ksm", "sleep_ms_min", ksm.sleep_ms_min, 10, 1, MSEC_MAX, "ms",
                 "Lower bound for /sys/kernel/mm/ksm/sleep_millisecs."),
+        /*
+         * Our choice: while ksmd merges it saves 100-200 MiB per CPU-second
+         * (measured on a 2-vCPU guest); once a set is merged, new sharing
+         * falls to a few MiB, so 8 tells "still merging" from "done".
+         */
+        INT_KEY("ksm", "min_yield_mb_per_cpu_s", ksm.min_yield_mb_per_cpu_s, 8, 0, MEM_MB_MAX, "MiB/CPU-s",
+                "Adaptive: memory newly saved per ksmd CPU-second below which merging does not pay."),
+        BOOL_KEY("ksm", "kernel_advisor", ksm.kernel_advisor, true,
+                 "Adaptive: let the kernel's scan-time advisor (Linux 6.8+) set pages_to_scan."),
+        /* mm/ksm.c: ksm_advisor_target_scan_time = 200 */
+        INT_KEY("ksm", "advisor_target_scan_s", ksm.advisor_target_scan_s, 200, 1, SEC_MAX, "s",
+                "Kernel advisor: time it aims to take for one full scan."),
 
         /* stats: guest statistics for the host */
         /* The virtio stats queue is host-driven; pushing on our own is optional. */

@@ -83,6 +83,9 @@ typedef struct Config {
                 uint32_t pages_to_scan_min;
                 uint32_t pages_to_scan_max;
                 uint32_t sleep_ms_min;
+                uint32_t min_yield_mb_per_cpu_s;        /* adaptive: below this merging does not pay */
+                bool kernel_advisor;    /* use advisor_mode=scan-time where present */
+                uint32_t advisor_target_scan_s;
         } ksm;
 
         struct {

@@ -274,6 +274,27 @@ void manager_status(Manager *m, StatusInfo *ret)
                 .control_socket = m->config.control.socket,
                 .control_clients = control_server_clients(m->control),
         };
+        if (m->ksm)
+                ksm_status(m->ksm, ret);
+        {
+                uint64_t now = manager_now_usec(), until = controller_pause_until(m);
+
+                ret->psi_active = pressure_psi_active(m->pressure);
+                ret->psi_problem = pressure_psi_problem(m->pressure);
+                ret->memavailable_active = pressure_memavailable_active(m->pressure);
+                ret->relief_below_host = !avail || controller_may_deflate_below_host(m);
+                ret->pressure_count = m->pressure_count;
+                ret->pressure_last_realtime_sec = m->pressure_last_realtime_usec / 1000000ULL;
+                ret->pressure_freed_kib = manager_pages_to_kib(m, m->pressure_freed_pages);
+                ret->pressure_last_signal = m->pressure_last_signal;
+                ret->pause_remaining_ms = until > now ? (until - now) / 1000ULL : 0;
+                ret->pause_reason = until <= now ? NULL :
+                                    m->hotplug_pause_until_usec >= m->relief.hold_until_usec ?
+                                    "memory hotplug (hotplug.delay_s)" : "back-off after memory pressure (oom.backoff_s)";
+                ret->hotplug_source = hotplug_source(m->hotplug);
+                ret->hotplug_events = hotplug_events(m->hotplug);
+                ret->hotplug_onlined = hotplug_onlined(m->hotplug);
+        }
 }
 
 int manager_new(Config *config, bool config_explicit, Manager **ret)
@@ -303,6 +324,9 @@ Manager *manager_free(Manager *m)
         if (!m)
                 return NULL;
         m->control = control_server_free(m->control);
+        m->ksm = ksm_free(m->ksm);
+        m->pressure = pressure_free(m->pressure);
+        m->hotplug = hotplug_free(m->hotplug);
         manager_close_shim(m);
         sd_event_source_disable_unref(m->dev_watch);
         sd_event_source_disable_unref(m->dev_retry);
@@ -332,6 +356,7 @@ void manager_stop(Manager *m)
                 log_info("Leaving %" PRIu64 " KiB in the balloon (balloon.deflate_on_exit is off)",
                          manager_pages_to_kib(m, m->kstate.actual_pages));
         controller_stop(m);
+        ksm_stop(m->ksm);
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -384,6 +409,12 @@ int manager_reload(Manager *m, char **ret_error)
         m->config_loaded_usec = manager_now_usec();
         manager_apply_log(m);
         controller_reconfigure(m);
+        if (m->ksm)
+                ksm_reconfigure(m->ksm);
+        if (m->pressure)
+                pressure_reconfigure(m->pressure, &m->config);
+        if (m->hotplug)
+                hotplug_reconfigure(m->hotplug, &m->config);
         log_struct(LOG_INFO, MSGID_RELOADED, NULL, "Configuration reloaded from %s", m->config.path);
         manager_notify_status(m);
         (void) sd_notify(false, "READY=1");
@@ -429,6 +460,15 @@ int manager_start(Manager *m)
                                   devdir, DEVICE_RETRY_USEC / 1000000ULL);
 
         (void) manager_try_shim(m);
+
+        if (pressure_new(m->event, &m->config, controller_on_pressure, m, &m->pressure) < 0 ||
+            hotplug_new(m->event, &m->config, controller_on_hotplug_pause, m, &m->hotplug) < 0)
+                return log_oom_error();
+
+        r = ksm_new(m->event, &m->config, &m->ksm);
+        if (r < 0)
+                return log_oom_error();
+        ksm_reconfigure(m->ksm);
         return 0;
 }
 

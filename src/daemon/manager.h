@@ -12,6 +12,9 @@
 
 #include "config.h"
 #include "control.h"
+#include "hotplug.h"
+#include "ksm.h"
+#include "pressure.h"
 #include "policy.h"
 #include "shim.h"
 #include "status.h"
@@ -33,6 +36,18 @@ typedef struct Manager {
 
         ControlServer *control;
         char *last_status;              /* last STATUS= sent, to avoid repeats */
+        Ksm *ksm;                       /* KSM tuning (ksm.c) */
+        Pressure *pressure;             /* PSI and MemAvailable signals (pressure.c) */
+        Hotplug *hotplug;               /* memory block events (hotplug.c) */
+
+        /* Pressure relief and pauses (controller.c). */
+        ReliefState relief;
+        uint64_t hotplug_pause_until_usec;
+        uint64_t pressure_count;
+        uint64_t pressure_last_realtime_usec;
+        uint64_t pressure_freed_pages;
+        const char *pressure_last_signal;
+        bool relief_limit_logged;
 
         /* The balloon controller (controller.c). */
         Stepper stepper;
@@ -44,6 +59,8 @@ typedef struct Manager {
         sd_event_source *stats_timer;
         sd_event_source *debt_timer;
         uint64_t sim_target_pages;      /* simulate: what we asked the shim for */
+        uint64_t auto_target_pages;     /* auto loan: balloon size at the last MemAvailable sample */
+        bool auto_valid;                /* auto_target_pages holds a sample */
         uint64_t oom_debt_pages;
         uint64_t debt_usec;             /* when the debt last decayed */
         uint64_t oom_count;             /* OOM events seen by this daemon */
@@ -94,6 +111,10 @@ void controller_reconfigure(Manager *m);        /* after a reload */
 int controller_set_target(Manager *m, uint64_t bytes, char **ret_msg);
 void controller_reset_oom(Manager *m);
 void controller_deflate_all(Manager *m);        /* balloon.deflate_on_exit */
+void controller_on_pressure(void *userdata, const char *signal, const char *detail);   /* PressureFn */
+void controller_on_hotplug_pause(void *userdata, uint64_t until_usec, const char *why);  /* HotplugPauseFn */
+bool controller_may_deflate_below_host(const Manager *m);
+uint64_t controller_pause_until(const Manager *m);
 uint64_t manager_pages_to_kib(const Manager *m, uint64_t pages);
 uint64_t manager_now_usec(void);
 int manager_refresh_state(Manager *m);

@@ -77,6 +77,32 @@ static char *method_reset_oom(Manager *m, json_object *params)
         return method_status(m, NULL);
 }
 
+/* Reply with the status, or an error naming why. */
+static char *ksm_reply(Manager *m, int r, const char *msg)
+{
+        if (r < 0)
+                return control_reply_error_format(r == -EALREADY || r == -EBUSY || r == -ENODEV ?
+                                                  CONTROL_ERROR_INVALID_PARAMETER : CONTROL_ERROR_FAILED,
+                                                  msg ? msg : strerror(-r));
+        return method_status(m, NULL);
+}
+
+static char *method_ksm_unmerge(Manager *m, json_object *params)
+{
+        const char *msg = NULL;
+        int r = ksm_unmerge(m->ksm, &msg);
+
+        return ksm_reply(m, r, msg);
+}
+
+static char *method_ksm_resume(Manager *m, json_object *params)
+{
+        const char *msg = NULL;
+        int r = ksm_resume(m->ksm, &msg);
+
+        return ksm_reply(m, r, msg);
+}
+
 static const char *const set_target_params[] = { "size", NULL };
 
 static const Method methods[] = {
@@ -84,6 +110,8 @@ static const Method methods[] = {
         { "reload", true, NULL, method_reload },
         { "set-target", true, set_target_params, method_set_target },
         { "reset-oom", true, NULL, method_reset_oom },
+        { "ksm-unmerge", true, NULL, method_ksm_unmerge },
+        { "ksm-resume", true, NULL, method_ksm_resume },
 };
 
 static bool param_allowed(const Method *method, const char *key)

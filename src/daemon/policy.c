@@ -32,10 +32,22 @@ void policy_target(const PolicyInput *in, PolicyTarget *ret)
          * the target: giving memory back is always allowed. */
         if (in->paused && t > in->actual_pages)
                 t = in->actual_pages;
+        /* The virtio rule outranks debt and floor: what the host still asks
+         * for and the guest holds stays, unless deflate-on-oom allows. */
+        if (!in->may_deflate_below_host && !in->host_target_garbage) {
+                uint64_t hold = MIN(in->host_target_pages, in->actual_pages);
+
+                if (t < hold) {
+                        t = hold;
+                        r.by_host_hold = true;
+                }
+        }
 
         r.target_pages = t;
         if (in->host_target_garbage)
                 r.reason = POLICY_REASON_GARBAGE;
+        else if (r.by_host_hold)
+                r.reason = POLICY_REASON_HOST_HOLD;
         else if (in->paused && r.target_pages < MIN(raw, limit))
                 r.reason = POLICY_REASON_PAUSED;
         else if (r.by_floor)
@@ -120,4 +132,26 @@ void policy_inflate_result(Stepper *st, const StepLimits *lim, uint64_t requeste
         /* Slow start: double after each fully successful step. */
         if (done == requested && st->rate_pages < lim->inflate_max_pages)
                 st->rate_pages = MIN(st->rate_pages * 2, lim->inflate_max_pages);
+}
+
+void policy_relief(ReliefState *st, uint64_t now_usec, uint64_t step_pages, uint64_t backoff_usec,
+                   uint64_t actual_pages, uint64_t host_target_pages, bool may_deflate_below_host,
+                   ReliefDecision *ret)
+{
+        uint64_t step, allowed, hold;
+
+        st->streak = now_usec < st->hold_until_usec ? st->streak + 1 : 1;
+        step = step_pages << MIN(st->streak - 1, 4U);
+        hold = backoff_usec << MIN(st->streak - 1, 3U);
+
+        allowed = actual_pages;
+        if (!may_deflate_below_host)
+                allowed = actual_pages > host_target_pages ? actual_pages - host_target_pages : 0;
+
+        *ret = (ReliefDecision) {
+                .release_pages = MIN(step, allowed),
+                .hold_until_usec = now_usec + hold,
+                .limited_by_host = !may_deflate_below_host && step > allowed,
+        };
+        st->hold_until_usec = ret->hold_until_usec;
 }

@@ -24,6 +24,10 @@ typedef struct PolicyInput {
         uint64_t floor_pages;           /* never below this much RAM for the guest */
         uint64_t oom_debt_pages;        /* released on OOM, not taken back yet */
         bool paused;                    /* hotplug or pressure pause */
+        /* virtio spec 5.5.6.1: without VIRTIO_BALLOON_F_DEFLATE_ON_OOM the
+         * guest may not take back pages the host still asks for; only what
+         * it loaned beyond the host's target.  Always true in simulate mode. */
+        bool may_deflate_below_host;
 } PolicyInput;
 
 /* Reasons, as shown in status (balloon.reason). */
@@ -32,6 +36,7 @@ typedef struct PolicyInput {
 #define POLICY_REASON_GARBAGE   "host target is not a valid size; ignored"
 #define POLICY_REASON_DEBT      "memory released on OOM is not taken back until the OOM debt decays (memballoonctl reset-oom clears it)"
 #define POLICY_REASON_PAUSED    "loaning is paused"
+#define POLICY_REASON_HOST_HOLD "the host's target holds the balloon: it did not offer deflate-on-oom, so the guest may not take these pages back (QEMU: -device virtio-balloon-pci,deflate-on-oom=on; libvirt: <memballoon model='virtio' autodeflate='on'>)"
 
 typedef struct PolicyTarget {
         uint64_t target_pages;          /* effective target */
@@ -40,6 +45,7 @@ typedef struct PolicyTarget {
         bool by_ram;                    /* raw exceeded RAM */
         bool by_debt;                   /* OOM debt lowered it */
         bool by_auto;                   /* auto loan raised it above the host's */
+        bool by_host_hold;              /* the virtio rule kept it up */
         const char *reason;             /* first of the above that applies, or NULL */
 } PolicyTarget;
 
@@ -92,6 +98,28 @@ typedef struct StepDecision {
  */
 void policy_next_step(Stepper *st, const StepLimits *lim, uint64_t target_pages,
                       uint64_t actual_pages, uint64_t now_usec, StepDecision *ret);
+
+/*
+ * Pressure relief (PSI trigger or MemAvailable below its floor).  Each
+ * event within the back-off of the previous one extends a streak: the step
+ * doubles (up to 16x) and the back-off doubles (up to 8x), so repeated
+ * pressure gives way faster and the balloon re-inflates more slowly, never
+ * oscillating faster than the configured back-off.
+ */
+typedef struct ReliefState {
+        uint32_t streak;
+        uint64_t hold_until_usec;       /* no inflating before this */
+} ReliefState;
+
+typedef struct ReliefDecision {
+        uint64_t release_pages;         /* take this much out of the balloon now */
+        uint64_t hold_until_usec;
+        bool limited_by_host;           /* the virtio rule allowed less */
+} ReliefDecision;
+
+void policy_relief(ReliefState *st, uint64_t now_usec, uint64_t step_pages, uint64_t backoff_usec,
+                   uint64_t actual_pages, uint64_t host_target_pages, bool may_deflate_below_host,
+                   ReliefDecision *ret);
 
 /* Feed back the result of an INFLATE (@nomem: stopped by allocation failure). */
 void policy_inflate_result(Stepper *st, const StepLimits *lim, uint64_t requested,

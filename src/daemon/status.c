@@ -1,9 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <math.h>
+
 #include "status.h"
 
 static json_object *str(const char *s)
 {
         return json_object_new_string(s ? s : "");
+}
+
+/* JSON has no Infinity or NaN; json-c would print them anyway. */
+static json_object *num(double d)
+{
+        return json_object_new_double(isfinite(d) ? d : 0);
 }
 
 json_object *status_to_json(const StatusInfo *s)
@@ -74,7 +82,75 @@ json_object *status_to_json(const StatusInfo *s)
         }
 
         json_object_object_add(ksm, "enabled", json_object_new_boolean(s->ksm_enabled));
+        json_object_object_add(ksm, "available", json_object_new_boolean(s->ksm.available));
+        json_object_object_add(ksm, "active", json_object_new_boolean(s->ksm.active));
+        json_object_object_add(ksm, "paused", json_object_new_boolean(s->ksm.paused));
+        json_object_object_add(ksm, "mode", str(s->ksm.mode));
+        json_object_object_add(ksm, "state", str(s->ksm.state));
+        json_object_object_add(ksm, "reason", str(s->ksm.reason));
+        json_object_object_add(ksm, "problem", str(s->ksm.problem));
+        json_object_object_add(ksm, "run", json_object_new_uint64(s->ksm.run));
+        json_object_object_add(ksm, "pages_to_scan", json_object_new_uint64(s->ksm.pages_to_scan));
+        json_object_object_add(ksm, "sleep_millisecs", json_object_new_uint64(s->ksm.sleep_millisecs));
+        json_object_object_add(ksm, "pages_sharing", json_object_new_uint64(s->ksm.pages_sharing));
+        json_object_object_add(ksm, "pages_shared", json_object_new_uint64(s->ksm.pages_shared));
+        json_object_object_add(ksm, "pages_unshared", json_object_new_uint64(s->ksm.pages_unshared));
+        json_object_object_add(ksm, "pages_volatile", json_object_new_uint64(s->ksm.pages_volatile));
+        json_object_object_add(ksm, "full_scans", json_object_new_uint64(s->ksm.full_scans));
+        json_object_object_add(ksm, "saved_kib", json_object_new_uint64(s->ksm.saved_kib));
+        /* general_profit is signed; absent before Linux 6.1. */
+        if (s->ksm.has_profit)
+                json_object_object_add(ksm, "profit_kib", json_object_new_int64(s->ksm.profit_kib));
+        json_object_object_add(ksm, "ksmd_cpu_percent", num(s->ksm.has_cpu ? s->ksm.ksmd_cpu_percent : 0));
+        json_object_object_add(ksm, "yield_mib_per_cpu_s", num(s->ksm.has_cpu ? s->ksm.yield_mib_per_cpu_s : 0));
+        json_object_object_add(ksm, "max_cpu_percent", json_object_new_uint64(s->ksm.max_cpu_percent));
+        json_object_object_add(ksm, "interval_s", json_object_new_uint64(s->ksm.interval_s));
+        json_object_object_add(ksm, "mem_available_kib", json_object_new_uint64(s->ksm.mem_available_kib));
+        json_object_object_add(ksm, "threshold_kib", json_object_new_uint64(s->ksm.threshold_kib));
+        if (s->ksm.has_psi)
+                json_object_object_add(ksm, "psi_some_avg10", num(s->ksm.psi_some_avg10));
+        json_object_object_add(ksm, "last_run_age_sec", json_object_new_uint64(s->ksm.last_run_age_sec));
+        json_object_object_add(ksm, "policy_runs", json_object_new_uint64(s->ksm.policy_runs));
+        json_object_object_add(ksm, "next_probe_sec", json_object_new_uint64(s->ksm.next_probe_sec));
         json_object_object_add(root, "ksm", ksm);
+
+        {
+                json_object *pr = json_object_new_object(), *sig = json_object_new_array(), *pause = json_object_new_object(),
+                            *hp = json_object_new_object();
+
+                if (pr && sig && pause && hp) {
+                        if (s->psi_active)
+                                json_object_array_add(sig, json_object_new_string("psi"));
+                        if (s->memavailable_active)
+                                json_object_array_add(sig, json_object_new_string("memavailable"));
+                        json_object_object_add(pr, "signals", sig);
+                        json_object_object_add(pr, "psi_problem", str(s->psi_problem));
+                        json_object_object_add(pr, "relief_below_host", json_object_new_boolean(s->relief_below_host));
+                        json_object_object_add(pr, "relief_note", str(s->relief_below_host ? "" :
+                                "the host did not offer deflate-on-oom: pressure relief returns only pages loaned "
+                                "beyond the host's target; enable with QEMU -device virtio-balloon-pci,deflate-on-oom=on "
+                                "or libvirt <memballoon model='virtio' autodeflate='on'>"));
+                        json_object_object_add(pr, "count", json_object_new_uint64(s->pressure_count));
+                        json_object_object_add(pr, "last_realtime_sec", json_object_new_uint64(s->pressure_last_realtime_sec));
+                        json_object_object_add(pr, "last_signal", str(s->pressure_last_signal));
+                        json_object_object_add(pr, "freed_kib", json_object_new_uint64(s->pressure_freed_kib));
+                        json_object_object_add(root, "pressure", pr);
+                        json_object_object_add(pause, "active", json_object_new_boolean(s->pause_remaining_ms > 0));
+                        json_object_object_add(pause, "remaining_ms", json_object_new_uint64(s->pause_remaining_ms));
+                        json_object_object_add(pause, "reason", str(s->pause_reason));
+                        json_object_object_add(balloon, "pause", json_object_get(pause));
+                        json_object_put(pause);
+                        json_object_object_add(hp, "source", str(s->hotplug_source));
+                        json_object_object_add(hp, "events", json_object_new_uint64(s->hotplug_events));
+                        json_object_object_add(hp, "onlined", json_object_new_uint64(s->hotplug_onlined));
+                        json_object_object_add(root, "hotplug", hp);
+                } else {
+                        json_object_put(pr);
+                        json_object_put(sig);
+                        json_object_put(pause);
+                        json_object_put(hp);
+                }
+        }
 
         json_object_object_add(config, "path", str(s->config_path));
         json_object_object_add(config, "loaded_at_uptime_sec", json_object_new_uint64(s->config_loaded_sec));

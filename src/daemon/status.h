@@ -11,6 +11,33 @@
 
 #include <json-c/json.h>
 
+/* KSM, filled by ksm.c (ksm_status()). */
+typedef struct KsmStatusInfo {
+        bool available;                 /* /sys/kernel/mm/ksm is there */
+        bool active;                    /* memballoond holds the knobs */
+        bool paused;                    /* unmerged on request; hands off until "ksm resume" */
+        const char *mode;               /* "adaptive" | "ksmtuned" | "kernel-advisor" */
+        const char *state;              /* "off" | "probing" | "merging" | ... | "disabled" | "unavailable" */
+        const char *reason;             /* last decision's reason */
+        const char *problem;            /* a failing read or write, or NULL */
+        uint64_t run, pages_to_scan, sleep_millisecs;
+        uint64_t pages_sharing, pages_shared, pages_unshared, pages_volatile, full_scans;
+        uint64_t saved_kib;             /* (pages_sharing + ksm_zero_pages) pages */
+        bool has_profit;
+        int64_t profit_kib;             /* general_profit: saved minus KSM's metadata */
+        bool has_cpu;
+        double ksmd_cpu_percent;        /* over the last policy interval */
+        double yield_mib_per_cpu_s;
+        uint32_t max_cpu_percent;
+        uint32_t interval_s;
+        uint64_t mem_available_kib, threshold_kib;
+        bool has_psi;
+        double psi_some_avg10;
+        uint64_t last_run_age_sec;      /* since the policy last ran */
+        uint64_t policy_runs;           /* snapshots taken since start */
+        uint64_t next_probe_sec;        /* adaptive, stopped: until the next probe; 0 none */
+} KsmStatusInfo;
+
 typedef struct StatusInfo {
         const char *version;
         uint64_t uptime_sec;
@@ -46,7 +73,23 @@ typedef struct StatusInfo {
         uint64_t last_change_usec;
         uint64_t stats_sent;
 
+        /* pressure and hotplug */
+        bool psi_active;
+        const char *psi_problem;
+        bool memavailable_active;
+        bool relief_below_host;         /* may pressure take pages the host asks for */
+        uint64_t pressure_count;
+        uint64_t pressure_last_realtime_sec;
+        uint64_t pressure_freed_kib;
+        const char *pressure_last_signal;
+        uint64_t pause_remaining_ms;
+        const char *pause_reason;
+        const char *hotplug_source;     /* "udev" | "kernel" | NULL */
+        uint64_t hotplug_events;
+        uint64_t hotplug_onlined;
+
         bool ksm_enabled;
+        KsmStatusInfo ksm;
 
         const char *control_socket;
         unsigned control_clients;

@@ -24,6 +24,11 @@
 #define MSGID_CHANGE_DONE       "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d09"
 #define MSGID_TARGET_CLAMPED    "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d0a"
 #define MSGID_OOM               "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d0b"
+#define MSGID_PRESSURE          "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d10"
+#define MSGID_HOTPLUG           "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d11"
+#define MSGID_KSM_STATE         "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d0c"
+#define MSGID_KSM_WRITE_FAILED  "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d0d"
+#define MSGID_KSM_UNMERGE       "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d0e"
 
 typedef enum LogDest {
         LOG_DEST_CONSOLE,

@@ -9,5 +9,8 @@
 /* Write the human summary of @status to @f.  Missing keys print as "?". */
 void status_format_human(json_object *status, FILE *f);
 
+/* Write the KSM detail ("memballoonctl ksm") of @status to @f. */
+void status_format_ksm(json_object *status, FILE *f);
+
 /* Format a KiB amount as "512 MiB", "1.5 GiB" or "300 KiB". */
 void format_kib(unsigned long long kib, char *buf, size_t size);

@@ -83,7 +83,8 @@ static bool config_equal(const Config *a, const Config *b)
                 SAME(hotplug.enabled) && SAME(hotplug.online) && SAME(hotplug.delay_s) &&
                 SAME(ksm.enabled) && SAME(ksm.policy) && SAME(ksm.interval_s) && SAME(ksm.threshold_percent) &&
                 SAME(ksm.max_cpu_percent) && SAME(ksm.pages_to_scan_min) && SAME(ksm.pages_to_scan_max) &&
-                SAME(ksm.sleep_ms_min) &&
+                SAME(ksm.sleep_ms_min) && SAME(ksm.min_yield_mb_per_cpu_s) && SAME(ksm.kernel_advisor) &&
+                SAME(ksm.advisor_target_scan_s) &&
                 SAME(stats.interval_s) &&
                 SAME_STR(control.socket) && SAME_STR(control.group) && SAME(control.mode) &&
                 SAME(control.max_clients) &&
@@ -161,6 +162,9 @@ TEST(defaults)
         CHECK_INTEQ(c.ksm.pages_to_scan_min, 64);
         CHECK_INTEQ(c.ksm.pages_to_scan_max, 1250);
         CHECK_INTEQ(c.ksm.sleep_ms_min, 10);
+        CHECK_INTEQ(c.ksm.min_yield_mb_per_cpu_s, 8);
+        CHECK(c.ksm.kernel_advisor);
+        CHECK_INTEQ(c.ksm.advisor_target_scan_s, 200);
         CHECK_INTEQ(c.stats.interval_s, 5);
         CHECK_STREQ(c.control.socket, "/run/memballoond/control");
         CHECK_STREQ(c.control.group, "");
@@ -241,6 +245,9 @@ static const char full_text[] =
         "    pages_to_scan_min = 100;\n"
         "    pages_to_scan_max = 100;     /* equal bounds are fine */\n"
         "    sleep_ms_min = 20;\n"
+        "    min_yield_mb_per_cpu_s = 0;\n"
+        "    kernel_advisor = false;\n"
+        "    advisor_target_scan_s = 60;\n"
         "};\n"
         "stats = { interval_s = 7; };\n"
         "control = {\n"
@@ -289,6 +296,9 @@ TEST(full_file)
         CHECK_INTEQ(c.ksm.pages_to_scan_min, 100);
         CHECK_INTEQ(c.ksm.pages_to_scan_max, 100);
         CHECK_INTEQ(c.ksm.sleep_ms_min, 20);
+        CHECK_INTEQ(c.ksm.min_yield_mb_per_cpu_s, 0);
+        CHECK(!c.ksm.kernel_advisor);
+        CHECK_INTEQ(c.ksm.advisor_target_scan_s, 60);
         CHECK_INTEQ(c.stats.interval_s, 7);
         CHECK_STREQ(c.control.socket, "/run/mb/ctl");
         CHECK_STREQ(c.control.group, "memballoon");
@@ -681,7 +691,7 @@ TEST(shipped_conf)
         char *error = NULL;
         Config def, c;
 
-        CHECK_INTEQ(n, 37);
+        CHECK_INTEQ(n, 40);
         CHECK(asprintf(&path, "%s/conf/memballoond.conf", srcdir()) > 0);
         text = read_file(path);
         CHECK(text != NULL);

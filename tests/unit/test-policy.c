@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The balloon policy: effective target, auto loan, debt decay, stepping. */
+#include <string.h>
+
 #include "policy.h"
 #include "test.h"
 
@@ -9,7 +11,7 @@
 
 static PolicyInput base(void)
 {
-        return (PolicyInput) { .total_pages = GUEST, .floor_pages = MIB(256) };
+        return (PolicyInput) { .total_pages = GUEST, .floor_pages = MIB(256), .may_deflate_below_host = true };
 }
 
 TEST(target_follows_host)
@@ -240,6 +242,86 @@ TEST(step_backoff_and_slow_start)
         CHECK_INTEQ(d.delay_usec, 0);
 }
 
+TEST(virtio_rule_holds_host_pages)
+{
+        PolicyInput in = base();
+        PolicyTarget t;
+
+        /* No deflate-on-oom: debt cannot take back what the host asks for. */
+        in.may_deflate_below_host = false;
+        in.host_target_pages = MIB(512);
+        in.actual_pages = MIB(512);
+        in.oom_debt_pages = MIB(128);
+        policy_target(&in, &t);
+        CHECK_INTEQ(t.target_pages, MIB(512));
+        CHECK(t.by_host_hold);
+        CHECK_STREQ(t.reason, POLICY_REASON_HOST_HOLD);
+        CHECK(strstr(t.reason, "deflate-on-oom=on") != NULL);
+
+        /* ...but auto-loaned pages above the host's target can go. */
+        in.auto_enabled = true;
+        in.auto_target_pages = MIB(700);
+        in.actual_pages = MIB(700);
+        in.oom_debt_pages = MIB(100);
+        policy_target(&in, &t);
+        CHECK_INTEQ(t.target_pages, MIB(600));
+        CHECK(!t.by_host_hold);
+
+        /* A raised floor does not force pages back either. */
+        in.auto_enabled = false;
+        in.oom_debt_pages = 0;
+        in.actual_pages = MIB(512);
+        in.floor_pages = MIB(900);
+        policy_target(&in, &t);
+        CHECK_INTEQ(t.target_pages, MIB(512));
+        CHECK(t.by_host_hold);
+
+        /* With deflate-on-oom the floor wins. */
+        in.may_deflate_below_host = true;
+        policy_target(&in, &t);
+        CHECK_INTEQ(t.target_pages, MIB(124));
+}
+
+TEST(relief)
+{
+        ReliefState st = {};
+        ReliefDecision d;
+        const uint64_t backoff = 30000000;      /* 30 s */
+
+        /* First event: one step, one back-off. */
+        policy_relief(&st, 1000000, MIB(64), backoff, MIB(512), 0, true, &d);
+        CHECK_INTEQ(d.release_pages, MIB(64));
+        CHECK_INTEQ(d.hold_until_usec, 1000000 + backoff);
+        CHECK(!d.limited_by_host);
+        /* Again within the back-off: step and back-off double. */
+        policy_relief(&st, 2000000, MIB(64), backoff, MIB(448), 0, true, &d);
+        CHECK_INTEQ(d.release_pages, MIB(128));
+        CHECK_INTEQ(d.hold_until_usec, 2000000 + 2 * backoff);
+        /* Growth is capped: 16x step, 8x back-off. */
+        for (int i = 0; i < 10; i++)
+                policy_relief(&st, 3000000, MIB(64), backoff, GUEST, 0, true, &d);
+        CHECK_INTEQ(d.release_pages, MIB(1024));
+        CHECK_INTEQ(d.hold_until_usec, 3000000 + 8 * backoff);
+        /* Never more than the balloon holds. */
+        policy_relief(&st, 4000000, MIB(64), backoff, MIB(10), 0, true, &d);
+        CHECK_INTEQ(d.release_pages, MIB(10));
+        /* After a quiet back-off the streak restarts. */
+        policy_relief(&st, 4000000 + 8 * backoff + 1, MIB(64), backoff, MIB(512), 0, true, &d);
+        CHECK_INTEQ(st.streak, 1);
+        CHECK_INTEQ(d.release_pages, MIB(64));
+
+        /* virtio without deflate-on-oom: only what is above the host's target. */
+        st = (ReliefState) {};
+        policy_relief(&st, 1000000, MIB(64), backoff, MIB(512), MIB(480), false, &d);
+        CHECK_INTEQ(d.release_pages, MIB(32));
+        CHECK(d.limited_by_host);
+        policy_relief(&st, 99000000, MIB(64), backoff, MIB(480), MIB(480), false, &d);
+        CHECK_INTEQ(d.release_pages, 0);
+        CHECK(d.limited_by_host);
+        /* the back-off still holds inflation */
+        CHECK_INTEQ(d.hold_until_usec, 99000000 + backoff);
+}
+
 int main(void)
 {
         RUN(target_follows_host);
@@ -253,5 +335,7 @@ int main(void)
         RUN(step_hysteresis);
         RUN(step_sizes_and_redirect);
         RUN(step_backoff_and_slow_start);
+        RUN(virtio_rule_holds_host_pages);
+        RUN(relief);
         return test_summary();
 }

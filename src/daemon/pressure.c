@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+#include "parse.h"
+#include "pressure.h"
+#include "root.h"
+
+/* MemAvailable is polled once a second: earlyoom polls up to 10 Hz when
+ * memory is low; one read of /proc/meminfo per second costs nothing and
+ * the PSI trigger is the fast path anyway. */
+#define MEMAVAIL_POLL_USEC      1000000ULL
+#define MEMINFO_MAX             (64 * 1024)
+/* Pressure is acted on at the same priority as control I/O, before steps. */
+#define PRESSURE_PRIORITY       SD_EVENT_PRIORITY_IMPORTANT
+
+struct Pressure {
+        sd_event *event;
+        PressureFn cb;
+        void *userdata;
+        int psi_fd;
+        sd_event_source *psi_source;
+        const char *psi_problem;
+        sd_event_source *avail_timer;
+        uint64_t min_available_kib;
+        unsigned some_ms, window_ms;
+};
+
+int pressure_trigger_format(char *buf, size_t size, unsigned some_ms, unsigned window_ms)
+{
+        int n;
+
+        if (some_ms == 0 || some_ms >= window_ms)
+                return -EINVAL;
+        n = snprintf(buf, size, "some %llu %llu", (unsigned long long) some_ms * 1000ULL,
+                     (unsigned long long) window_ms * 1000ULL);
+        return n < 0 || (size_t) n >= size ? -ENOBUFS : 0;
+}
+
+static int on_psi(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        Pressure *p = userdata;
+        char detail[96];
+
+        if (revents & EPOLLERR) {
+                /* The trigger's cgroup or file went away: stop watching. */
+                log_warning("PSI trigger on /proc/pressure/memory stopped working; relying on MemAvailable");
+                p->psi_source = sd_event_source_disable_unref(p->psi_source);
+                closep(&p->psi_fd);
+                p->psi_fd = -1;
+                p->psi_problem = "the PSI trigger stopped working";
+                return 0;
+        }
+        snprintf(detail, sizeof(detail), "memory stall above %u ms in %u ms", p->some_ms, p->window_ms);
+        p->cb(p->userdata, "psi", detail);
+        return 0;
+}
+
+static void psi_close(Pressure *p)
+{
+        p->psi_source = sd_event_source_disable_unref(p->psi_source);
+        if (p->psi_fd >= 0)
+                close(p->psi_fd);
+        p->psi_fd = -1;
+}
+
+static void psi_open(Pressure *p)
+{
+        char trig[64];
+        ssize_t n;
+        int r;
+
+        psi_close(p);
+        r = pressure_trigger_format(trig, sizeof(trig), p->some_ms, p->window_ms);
+        if (r < 0) {
+                p->psi_problem = "invalid trigger (oom.psi_some_ms must be below oom.psi_window_ms)";
+                return;
+        }
+        p->psi_fd = root_open("/proc/pressure/memory", O_RDWR | O_NONBLOCK);
+        if (p->psi_fd < 0) {
+                p->psi_problem = p->psi_fd == -ENOENT ? "the kernel has no PSI (CONFIG_PSI, psi=1)" :
+                                 "cannot open /proc/pressure/memory";
+                log_notice("PSI memory pressure triggers unavailable: %s (%s); using MemAvailable only",
+                           p->psi_problem, strerror(-p->psi_fd));
+                p->psi_fd = -1;
+                return;
+        }
+        /* The trigger text includes its NUL, as the kernel's example does. */
+        n = write(p->psi_fd, trig, strlen(trig) + 1);
+        if (n < 0) {
+                r = -errno;
+                p->psi_problem = "the kernel refused the PSI trigger";
+                log_notice("Writing PSI trigger \"%s\" failed: %s; using MemAvailable only", trig, strerror(-r));
+                psi_close(p);
+                return;
+        }
+        r = sd_event_add_io(p->event, &p->psi_source, p->psi_fd, EPOLLPRI, on_psi, p);
+        if (r < 0) {
+                p->psi_problem = "cannot watch the PSI trigger";
+                psi_close(p);
+                return;
+        }
+        (void) sd_event_source_set_priority(p->psi_source, PRESSURE_PRIORITY);
+        p->psi_problem = NULL;
+        log_debug("PSI trigger \"%s\" registered", trig);
+}
+
+static int on_avail_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Pressure *p = userdata;
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        MemInfo mi;
+        int r;
+
+        r = root_read_file("/proc/meminfo", MEMINFO_MAX, &buf, &len);
+        if (r >= 0)
+                r = meminfo_parse(buf, len, &mi);
+        if (r >= 0 && mi.has_available && mi.available_kib < p->min_available_kib) {
+                char detail[96];
+
+                snprintf(detail, sizeof(detail), "MemAvailable %llu MiB below %llu MiB",
+                         (unsigned long long) mi.available_kib / 1024,
+                         (unsigned long long) p->min_available_kib / 1024);
+                p->cb(p->userdata, "memavailable", detail);
+        }
+        (void) sd_event_source_set_time_relative(s, MEMAVAIL_POLL_USEC);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+static void avail_setup(Pressure *p)
+{
+        if (p->min_available_kib == 0) {
+                p->avail_timer = sd_event_source_disable_unref(p->avail_timer);
+                return;
+        }
+        if (!p->avail_timer) {
+                if (sd_event_add_time_relative(p->event, &p->avail_timer, CLOCK_MONOTONIC, MEMAVAIL_POLL_USEC,
+                                               1000, on_avail_timer, p) >= 0)
+                        (void) sd_event_source_set_priority(p->avail_timer, PRESSURE_PRIORITY);
+        }
+}
+
+void pressure_reconfigure(Pressure *p, const Config *c)
+{
+        bool psi_changed = p->some_ms != c->oom.psi_some_ms || p->window_ms != c->oom.psi_window_ms;
+
+        p->some_ms = c->oom.psi_some_ms;
+        p->window_ms = c->oom.psi_window_ms;
+        p->min_available_kib = c->oom.min_available_mb * 1024;
+        if (psi_changed || p->psi_fd < 0)
+                psi_open(p);
+        avail_setup(p);
+}
+
+int pressure_new(sd_event *event, const Config *c, PressureFn cb, void *userdata, Pressure **ret)
+{
+        Pressure *p = calloc(1, sizeof(*p));
+
+        if (!p)
+                return -ENOMEM;
+        p->event = sd_event_ref(event);
+        p->cb = cb;
+        p->userdata = userdata;
+        p->psi_fd = -1;
+        pressure_reconfigure(p, c);
+        *ret = p;
+        return 0;
+}
+
+Pressure *pressure_free(Pressure *p)
+{
+        if (!p)
+                return NULL;
+        psi_close(p);
+        sd_event_source_disable_unref(p->avail_timer);
+        sd_event_unref(p->event);
+        free(p);
+        return NULL;
+}
+
+bool pressure_psi_active(const Pressure *p)
+{
+        return p && p->psi_source;
+}
+
+bool pressure_memavailable_active(const Pressure *p)
+{
+        return p && p->avail_timer;
+}
+
+const char *pressure_psi_problem(const Pressure *p)
+{
+        return p ? p->psi_problem : NULL;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Memory pressure signals: a PSI trigger on /proc/pressure/memory (an
+ * EPOLLPRI source on the loop) and, as a second signal that works where PSI
+ * triggers do not, MemAvailable polled against oom.min_available_mb (the
+ * earlyoom idea).  This file only detects; the controller decides.
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include <systemd/sd-event.h>
+
+#include "config.h"
+
+typedef struct Pressure Pressure;
+
+/* @signal is "psi" or "memavailable"; @detail a short human text. */
+typedef void (*PressureFn)(void *userdata, const char *signal, const char *detail);
+
+/* Start watching.  Signals that cannot be set up are reported by
+ * pressure_psi_problem() and logged, not fatal.  -ENOMEM only. */
+int pressure_new(sd_event *event, const Config *c, PressureFn cb, void *userdata, Pressure **ret);
+
+/* Apply changed oom.* keys (re-registers the PSI trigger). */
+void pressure_reconfigure(Pressure *p, const Config *c);
+
+Pressure *pressure_free(Pressure *p);
+
+bool pressure_psi_active(const Pressure *p);
+bool pressure_memavailable_active(const Pressure *p);
+/* Why PSI is not active, or NULL. */
+const char *pressure_psi_problem(const Pressure *p);
+
+/* Build the trigger text for /proc/pressure/memory ("some 150000 1000000"),
+ * microseconds as the kernel wants them.  Pure, for tests. */
+int pressure_trigger_format(char *buf, size_t size, unsigned some_ms, unsigned window_ms);
