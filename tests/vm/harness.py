@@ -1119,6 +1119,7 @@ def main(argv=None):
 # there find this same module rather than load a second copy.
 sys.modules.setdefault('harness', sys.modules[__name__])
 import daemon  # noqa: E402,F401  pylint: disable=wrong-import-position
+import pressure  # noqa: E402,F401  pylint: disable=wrong-import-position
 
 if __name__ == '__main__':
     sys.exit(main())
