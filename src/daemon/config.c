@@ -226,9 +226,13 @@ static const ConfigKey config_keys[] = {
                  "Let memballoond run and tune KSM."),
         ENUM_KEY("ksm", "policy", ksm.policy, KSM_POLICY_ADAPTIVE, ksm_policy_values,
                  "adaptive also weighs merge yield and ksmd CPU cost; ksmtuned copies ksmtuned."),
-        /* ksmtuned: KSM_MONITOR_INTERVAL=60 */
-        INT_KEY("ksm", "interval_s", ksm.interval_s, 60, 1, SEC_MAX, "s",
-                "How often the KSM policy runs."),
+        /*
+         * 0: each policy's own.  ksmtuned: KSM_MONITOR_INTERVAL=60.  The
+         * adaptive policy measures yield and CPU share per interval and
+         * reacts one interval late, so it runs every 10 s (ksm-policy.c).
+         */
+        INT_KEY("ksm", "interval_s", ksm.interval_s, 0, 0, SEC_MAX, "s",
+                "How often the KSM policy runs; 0: the policy's own (adaptive 10 s, ksmtuned 60 s)."),
         /* ksmtuned: KSM_THRES_COEF=20 */
         INT_KEY("ksm", "threshold_percent", ksm.threshold_percent, 20, 0, 100, "percent",
                 "Scan when free memory is below this share of MemTotal."),
@@ -253,8 +257,13 @@ static const ConfigKey config_keys[] = {
                 "Adaptive: memory newly saved per ksmd CPU-second below which merging does not pay."),
         BOOL_KEY("ksm", "kernel_advisor", ksm.kernel_advisor, true,
                  "Adaptive: let the kernel's scan-time advisor (Linux 6.8+) set pages_to_scan."),
-        /* mm/ksm.c: ksm_advisor_target_scan_time = 200 */
-        INT_KEY("ksm", "advisor_target_scan_s", ksm.advisor_target_scan_s, 200, 1, SEC_MAX, "s",
+        /*
+         * Our choice.  The kernel's default (mm/ksm.c
+         * ksm_advisor_target_scan_time = 200) paces a continuous background
+         * scan of a big host.  Here KSM runs to merge and then stops, and
+         * the yield is known after three full scans: 30 s each.
+         */
+        INT_KEY("ksm", "advisor_target_scan_s", ksm.advisor_target_scan_s, 30, 1, SEC_MAX, "s",
                 "Kernel advisor: time it aims to take for one full scan."),
 
         /* stats: guest statistics for the host */

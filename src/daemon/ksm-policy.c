@@ -68,13 +68,19 @@
  * less than 10% of a CPU, so it cannot honour a lower ceiling. */
 #define ADVISOR_MIN_CPU         10
 /* The advisor adjusts only at the end of a full scan, from a CPU share it
- * computes in whole seconds and percent, and overshoots small sets (20%
- * against a 10% ceiling, measured on Linux 6.18).  A quarter over the
- * ceiling twice in a row, or twice the ceiling once, means it does not
- * hold it, and our loop takes over. */
-#define ADVISOR_OVER_FACTOR     1.25
+ * computes in whole seconds and percent, and never goes below 10%: with a
+ * 10% ceiling it ran ksmd at 11-20% while merging (Linux 6.18, 2 vCPUs).
+ * A tenth over the ceiling (well above the resolution of 10 ms ticks over
+ * an interval) twice in a row, or twice the ceiling once, means it does
+ * not hold it, and our loop takes over. */
+#define ADVISOR_OVER_FACTOR     1.1
 #define ADVISOR_FAIL_FACTOR     2.0
 #define ADVISOR_STRIKES         2
+/* It paces pages_to_scan so that a full scan takes its target time, and
+ * from a first pass of a large set at advisor_min_pages_to_scan it has
+ * been seen to settle at 10 pages per batch (Linux 6.18): six runs in a
+ * row probing or merging without one full scan, and our loop takes over. */
+#define ADVISOR_SLOW_RUNS       6
 
 const char *ksm_mode_to_string(KsmMode m)
 {
@@ -253,9 +259,19 @@ static void limit_ramp(const Config *c, uint64_t prev_pages, uint64_t prev_sleep
                 *sleep_ms = MIN((uint64_t) ((double) *pages / (prev_rate * RAMP_MAX)) + 1, KERNEL_UINT_MAX);
 }
 
+uint32_t ksm_policy_interval_s(const Config *c)
+{
+        if (c->ksm.interval_s > 0)
+                return c->ksm.interval_s;
+        /* The adaptive policy sees a merge finish, or the ceiling crossed,
+         * one interval late: 10 s keeps that short, and a run costs about
+         * twenty small file reads. */
+        return c->ksm.policy == KSM_POLICY_KSMTUNED ? KSMTUNED_MONITOR_INTERVAL_S : KSM_ADAPTIVE_INTERVAL_S;
+}
+
 static uint64_t interval_usec(const Config *c)
 {
-        return (uint64_t) c->ksm.interval_s * 1000000ULL;
+        return (uint64_t) ksm_policy_interval_s(c) * 1000000ULL;
 }
 
 static void start(const Config *c, const KsmSnapshot *s, KsmPolicyState *st)
@@ -334,14 +350,20 @@ static void decide_adaptive(const Config *c, const KsmSnapshot *s, KsmPolicyStat
                         st->cost_usec_per_page = u * (double) st->sleep_ms * 1000.0 / ((1.0 - u) * (double) st->pages_to_scan);
                 }
 
-                if (advisor && m->has_cpu) {
+                if (advisor && s->advisor_mode == KSM_ADVISOR_SCAN_TIME && m->has_cpu) {
                         if (m->cpu_percent > c->ksm.max_cpu_percent * ADVISOR_FAIL_FACTOR)
                                 st->advisor_strikes = ADVISOR_STRIKES;
                         else if (m->cpu_percent > c->ksm.max_cpu_percent * ADVISOR_OVER_FACTOR)
                                 st->advisor_strikes++;
                         else
                                 st->advisor_strikes = 0;
-                        if (st->advisor_strikes >= ADVISOR_STRIKES) {
+                        /* Too slow is as bad: it paces the scan for its
+                         * target time, and may not finish one in minutes. */
+                        if (m->full_scans == 0 && !paying && !nothing)
+                                st->advisor_slow_runs++;
+                        else
+                                st->advisor_slow_runs = 0;
+                        if (st->advisor_strikes >= ADVISOR_STRIKES || st->advisor_slow_runs >= ADVISOR_SLOW_RUNS) {
                                 st->advisor_failed = true;
                                 advisor = false;
                         }
@@ -364,7 +386,7 @@ static void decide_adaptive(const Config *c, const KsmSnapshot *s, KsmPolicyStat
                                       ceiling * CPU_IDLE_FRACTION,
                                       st->cost_usec_per_page, &st->pages_to_scan, &st->sleep_ms);
                         snprintf(d->reason, sizeof(d->reason),
-                                 "memory tight (%s) but nothing left to merge: scanning at the minimum rate", mem);
+                                 "memory tight (%s) but nothing left to merge: scanning at a tenth of the CPU ceiling", mem);
                 } else {
                         double target, cost = st->cost_usec_per_page;
                         uint64_t prev_pages, prev_sleep;
@@ -413,12 +435,16 @@ static void decide_adaptive(const Config *c, const KsmSnapshot *s, KsmPolicyStat
                                  m->cpu_percent, c->ksm.max_cpu_percent,
                                  advisor ? "the kernel advisor adjusts at the end of the scan" : "cut");
                 }
-                if (st->advisor_failed && st->advisor_strikes >= ADVISOR_STRIKES) {
+                if (st->advisor_failed && (st->advisor_strikes >= ADVISOR_STRIKES ||
+                                           st->advisor_slow_runs >= ADVISOR_SLOW_RUNS)) {
                         size_t n = strlen(d->reason);
 
                         snprintf(d->reason + n, sizeof(d->reason) - n,
-                                 "; the kernel advisor did not hold the CPU ceiling, using our own rate loop");
-                        st->advisor_strikes = 0;
+                                 st->advisor_strikes >= ADVISOR_STRIKES ?
+                                 "; the kernel advisor did not hold the CPU ceiling, using our own rate loop" :
+                                 "; the kernel advisor finished no full scan in %u runs, using our own rate loop",
+                                 ADVISOR_SLOW_RUNS);
+                        st->advisor_strikes = st->advisor_slow_runs = 0;
                 }
         } else if (st->running) {
                 /* Started last run, or KSM was stopped behind our back:
@@ -439,6 +465,17 @@ static void decide_adaptive(const Config *c, const KsmSnapshot *s, KsmPolicyStat
                          mem, (uint64_t) ((st->next_probe_usec - s->now_usec + 999999) / 1000000ULL));
         }
 
+        /*
+         * The advisor sets the rate while KSM merges, and while it probes
+         * once our loop has finished the first full scan: it adjusts only
+         * at the end of a scan, so it would run the first (long) one at its
+         * starting rate.  It takes over at the rate we reached.  It never
+         * gives ksmd less than ADVISOR_MIN_CPU, so slowing down and idling
+         * are ours.
+         */
+        if (advisor && (!st->running || strcmp(st->state, "merging") != 0) &&
+            !(st->running && strcmp(st->state, "probing") == 0 && s->full_scans > st->start_full_scans))
+                advisor = false;
         d->mode = advisor ? KSM_MODE_KERNEL_ADVISOR : KSM_MODE_ADAPTIVE;
         d->run = st->running;
         d->state = st->state;
@@ -450,7 +487,11 @@ static void decide_adaptive(const Config *c, const KsmSnapshot *s, KsmPolicyStat
                 d->advisor = true;
                 d->sleep_ms = c->ksm.sleep_ms_min;
                 d->advisor_max_cpu = c->ksm.max_cpu_percent;
-                d->advisor_min_pages = c->ksm.pages_to_scan_min;
+                /* Read at the switch to scan-time only (mm/ksm.c
+                 * set_advisor_defaults()): start where our loop got to. */
+                d->advisor_min_pages = s->has_advisor && s->advisor_mode == KSM_ADVISOR_SCAN_TIME ?
+                        s->advisor_min_pages :
+                        clamp_u64(st->pages_to_scan, c->ksm.pages_to_scan_min, c->ksm.pages_to_scan_max);
                 d->advisor_max_pages = c->ksm.pages_to_scan_max;
                 d->advisor_target_scan_s = MAX(c->ksm.advisor_target_scan_s, 1u);
         }

@@ -116,7 +116,8 @@ typedef struct KsmPolicyState {
         uint64_t next_probe_usec;               /* 0: probe at the first run */
         uint64_t probe_backoff_usec;
         double cost_usec_per_page;              /* inferred from CPU share; 0 unknown */
-        unsigned advisor_strikes;
+        unsigned advisor_strikes;               /* runs in a row over the ceiling */
+        unsigned advisor_slow_runs;             /* runs in a row without a full scan */
         bool advisor_failed;                    /* the kernel advisor broke the ceiling */
 
         /* ksmtuned: latched at its first run, as the script computes them at start */
@@ -140,6 +141,12 @@ void ksm_policy_decide(const Config *c, const KsmSnapshot *snap, KsmPolicyState 
 /* Only measure (while the policy is paused): keeps the CPU share in
  * state->last current for status. */
 void ksm_policy_observe(KsmPolicyState *state, const KsmSnapshot *snap);
+
+/* ksm.interval_s in seconds, 0 resolved to the policy's own: 60 for
+ * ksmtuned (KSM_MONITOR_INTERVAL), KSM_ADAPTIVE_INTERVAL_S for adaptive. */
+uint32_t ksm_policy_interval_s(const Config *c);
+#define KSM_ADAPTIVE_INTERVAL_S 10
+#define KSMTUNED_MONITOR_INTERVAL_S 60
 
 /*
  * The memory threshold both policies use: ksmtuned's

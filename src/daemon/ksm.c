@@ -436,7 +436,7 @@ static int write_knob(Ksm *k, Knob knob, uint64_t value)
                         snprintf(f2, sizeof(f2), "ERRNO=%d", -r);
                         log_full(LOG_WARNING, r, MSGID_KSM_WRITE_FAILED, FIELDS(f1, f2),
                                  "KSM: failed to write %s to %s: %m; will retry every %u s",
-                                 text, path, k->config->ksm.interval_s);
+                                 text, path, ksm_policy_interval_s(k->config));
                         set_problem(k, "writing %s to %s failed: %s", text, knob_names[knob], strerror(-r));
                 }
                 k->knob_error[knob] = r;
@@ -597,7 +597,7 @@ static void ksm_run_once(Ksm *k)
         if (r < 0) {
                 if (r != k->read_error)
                         log_warning_errno(r, "KSM: cannot read the system state: %m; trying again in %u s",
-                                          k->config->ksm.interval_s);
+                                          ksm_policy_interval_s(k->config));
                 k->read_error = r;
                 set_problem(k, "reading the system state failed: %s", strerror(-r));
                 return;
@@ -611,7 +611,7 @@ static void ksm_run_once(Ksm *k)
         k->last_run_usec = s.now_usec;
         k->runs++;
         if (!s.ksm_available) {
-                if (!k->logged || k->logged_state != NULL) {
+                if (k->enabled && (!k->logged || k->logged_state != NULL)) {
                         log_notice("KSM: " KSM_DIR " does not exist (kernel built without CONFIG_KSM); nothing to tune");
                         k->logged = true;
                         k->logged_state = NULL;
@@ -641,7 +641,7 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
         Ksm *k = userdata;
 
         ksm_run_once(k);
-        (void) sd_event_source_set_time_relative(src, (uint64_t) k->config->ksm.interval_s * 1000000ULL);
+        (void) sd_event_source_set_time_relative(src, (uint64_t) ksm_policy_interval_s(k->config) * 1000000ULL);
         (void) sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
         return 0;
 }
@@ -650,7 +650,7 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
  * keeps the measuring intervals even (they are the policy's time base). */
 static uint64_t timer_accuracy(const Ksm *k)
 {
-        return MAX((uint64_t) k->config->ksm.interval_s * 10000ULL, 1000ULL);
+        return MAX((uint64_t) ksm_policy_interval_s(k->config) * 10000ULL, 1000ULL);
 }
 
 static void arm_timer(Ksm *k, uint64_t delay_usec)
@@ -866,7 +866,7 @@ void ksm_status(Ksm *k, StatusInfo *st)
                         c->ksm.policy == KSM_POLICY_KSMTUNED ? "ksmtuned" : "adaptive",
                 .problem = k->problem[0] ? k->problem : NULL,
                 .max_cpu_percent = c->ksm.max_cpu_percent,
-                .interval_s = c->ksm.interval_s,
+                .interval_s = ksm_policy_interval_s(c),
         };
         if (!c->ksm.enabled) {
                 s->state = "disabled";

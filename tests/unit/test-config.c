@@ -156,7 +156,7 @@ TEST(defaults)
         CHECK_INTEQ(c.hotplug.delay_s, 5);
         CHECK(!c.ksm.enabled);
         CHECK_INTEQ(c.ksm.policy, KSM_POLICY_ADAPTIVE);
-        CHECK_INTEQ(c.ksm.interval_s, 60);
+        CHECK_INTEQ(c.ksm.interval_s, 0);
         CHECK_INTEQ(c.ksm.threshold_percent, 20);
         CHECK_INTEQ(c.ksm.max_cpu_percent, 10);
         CHECK_INTEQ(c.ksm.pages_to_scan_min, 64);
@@ -164,7 +164,7 @@ TEST(defaults)
         CHECK_INTEQ(c.ksm.sleep_ms_min, 10);
         CHECK_INTEQ(c.ksm.min_yield_mb_per_cpu_s, 8);
         CHECK(c.ksm.kernel_advisor);
-        CHECK_INTEQ(c.ksm.advisor_target_scan_s, 200);
+        CHECK_INTEQ(c.ksm.advisor_target_scan_s, 30);
         CHECK_INTEQ(c.stats.interval_s, 5);
         CHECK_STREQ(c.control.socket, "/run/memballoond/control");
         CHECK_STREQ(c.control.group, "");

@@ -22,13 +22,18 @@
 #define GIB_KIB (1024ULL * 1024ULL)
 #define SEC 1000000ULL
 
+/* The defaults, loaded once; tests take shallow copies (the policy reads
+ * only integers) and main() frees the strings. */
+static Config defaults;
+
 static Config cfg(void)
 {
-        Config c;
+        Config c = defaults;
 
-        if (config_init_defaults(&c) < 0)
-                abort();
         c.ksm.enabled = true;
+        /* The model below steps 60 s (or 10 s) at a time; probe backoffs
+         * count in intervals. */
+        c.ksm.interval_s = 60;
         return c;
 }
 
@@ -361,27 +366,67 @@ TEST(cpu_over_ceiling_is_cut)
         }
 }
 
+/* One run of ksmd under the last decision: dt seconds at cpu_pct of a CPU. */
+static void advance(KsmSnapshot *s, const KsmDecision *d, unsigned dt, unsigned cpu_pct, unsigned scans,
+                    uint64_t new_sharing)
+{
+        s->run = d->run;
+        if (s->has_advisor)
+                s->advisor_mode = d->advisor ? KSM_ADVISOR_SCAN_TIME : KSM_ADVISOR_NONE;
+        if (d->advisor) {
+                s->advisor_min_pages = d->advisor_min_pages;
+        } else if (d->set_rate)
+                s->pages_to_scan = d->pages_to_scan;
+        if (d->set_rate)
+                s->sleep_ms = d->sleep_ms;
+        s->now_usec += dt * SEC;
+        s->ksmd_cpu_usec += (uint64_t) dt * SEC * cpu_pct / 100;
+        s->full_scans += scans;
+        s->pages_scanned += 1000;
+        s->pages_sharing += new_sharing;
+}
+
 TEST(kernel_advisor_where_present)
 {
         Config c = cfg();
         KsmPolicyState st;
         KsmDecision d;
         KsmSnapshot s = snap(0, 256 * 1024);
+        uint64_t ours;
 
         s.has_advisor = true;
         ksm_policy_init(&st);
+        /* The first pass is ours: the advisor would run all of it at its
+         * starting rate. */
         ksm_policy_decide(&c, &s, &st, &d);
+        CHECK(d.run);
+        CHECK_INTEQ(d.mode, KSM_MODE_ADAPTIVE);
+        CHECK(!d.advisor);
+        advance(&s, &d, 60, 2, 0, 0);
+        ksm_policy_decide(&c, &s, &st, &d);
+        CHECK(!d.advisor);
+        ours = d.pages_to_scan;
+        /* A full scan done: the advisor takes over where we got to. */
+        advance(&s, &d, 60, 2, 1, 0);
+        ksm_policy_decide(&c, &s, &st, &d);
+        CHECK_STREQ(d.state, "probing");
         CHECK_INTEQ(d.mode, KSM_MODE_KERNEL_ADVISOR);
         CHECK(d.advisor);
         CHECK_INTEQ(d.advisor_max_cpu, c.ksm.max_cpu_percent);
-        CHECK_INTEQ(d.advisor_min_pages, c.ksm.pages_to_scan_min);
+        CHECK(d.advisor_min_pages >= ours);
         CHECK_INTEQ(d.advisor_max_pages, c.ksm.pages_to_scan_max);
-        CHECK_INTEQ(d.advisor_target_scan_s, 200);
-        CHECK(d.run);
+        CHECK_INTEQ(d.advisor_target_scan_s, 30);
+        /* Merging: still the advisor, its starting point left alone. */
+        advance(&s, &d, 60, 9, 1, 100000);
+        s.advisor_min_pages = 77;
+        ksm_policy_decide(&c, &s, &st, &d);
+        CHECK_STREQ(d.state, "merging");
+        CHECK(d.advisor);
+        CHECK_INTEQ(d.advisor_min_pages, 77);
 
         /* Turned off in the config: our loop. */
         c.ksm.kernel_advisor = false;
-        ksm_policy_init(&st);
+        advance(&s, &d, 60, 9, 1, 100000);
         ksm_policy_decide(&c, &s, &st, &d);
         CHECK_INTEQ(d.mode, KSM_MODE_ADAPTIVE);
         CHECK(!d.advisor);
@@ -389,28 +434,72 @@ TEST(kernel_advisor_where_present)
         /* A ceiling under the advisor's own 10% floor: our loop. */
         c = cfg();
         c.ksm.max_cpu_percent = 5;
-        ksm_policy_init(&st);
+        advance(&s, &d, 60, 4, 1, 100000);
         ksm_policy_decide(&c, &s, &st, &d);
+        CHECK_STREQ(d.state, "merging");
         CHECK_INTEQ(d.mode, KSM_MODE_ADAPTIVE);
 
         /* The advisor overshoots twice: our loop takes over for good. */
         c = cfg();
-        ksm_policy_init(&st);
+        advance(&s, &d, 60, 9, 1, 100000);
         ksm_policy_decide(&c, &s, &st, &d);
         CHECK(d.advisor);
         for (int i = 0; i < 2; i++) {
-                s.run = 1;
-                s.now_usec += 60 * SEC;
-                s.ksmd_cpu_usec += 60 * SEC * 15 / 100;        /* 15% of a CPU */
-                s.pages_sharing += 100000;
-                s.full_scans += 1;
-                s.pages_scanned += 500000;
+                advance(&s, &d, 60, 15, 1, 100000);    /* 15% of a CPU */
                 ksm_policy_decide(&c, &s, &st, &d);
         }
         CHECK(!d.advisor);
         CHECK_INTEQ(d.mode, KSM_MODE_ADAPTIVE);
         CHECK(strstr(d.reason, "did not hold the CPU ceiling"));
         CHECK(d.set_rate);
+        advance(&s, &d, 60, 9, 1, 100000);
+        ksm_policy_decide(&c, &s, &st, &d);
+        CHECK(!d.advisor);
+
+        /* The advisor paces the scan too slowly: six runs probing
+         * without a full scan, and our loop takes over. */
+        c = cfg();
+        s = snap(0, 3 * GIB_KIB);
+        s.has_advisor = true;
+        ksm_policy_init(&st);
+        ksm_policy_decide(&c, &s, &st, &d);
+        advance(&s, &d, 60, 1, 1, 0);
+        ksm_policy_decide(&c, &s, &st, &d);
+        CHECK(d.advisor);
+        for (int i = 0; i < 6; i++) {
+                advance(&s, &d, 60, 1, 0, 0);
+                ksm_policy_decide(&c, &s, &st, &d);
+                CHECK_INTEQ(d.advisor, i < 5);
+        }
+        CHECK_INTEQ(d.mode, KSM_MODE_ADAPTIVE);
+        CHECK(strstr(d.reason, "finished no full scan"));
+        CHECK_STREQ(d.state, "probing");
+
+        /* Slowing down is ours: the advisor keeps ksmd at 10% at least. */
+        c = cfg();
+        s = snap(0, 3 * GIB_KIB);
+        s.has_advisor = true;
+        ksm_policy_init(&st);
+        ksm_policy_decide(&c, &s, &st, &d);
+        advance(&s, &d, 60, 5, 1, 100000);
+        ksm_policy_decide(&c, &s, &st, &d);
+        CHECK_STREQ(d.state, "merging");
+        CHECK(d.advisor);
+        advance(&s, &d, 60, 10, 1, 0);
+        ksm_policy_decide(&c, &s, &st, &d);
+        CHECK_STREQ(d.state, "slowing");
+        CHECK(!d.advisor);
+        CHECK_INTEQ(d.mode, KSM_MODE_ADAPTIVE);
+        CHECK(d.set_rate);
+
+        /* Stopped: nothing of the advisor is touched. */
+        for (int i = 0; i < 10 && d.run; i++) {
+                advance(&s, &d, 60, 1, 1, 0);
+                ksm_policy_decide(&c, &s, &st, &d);
+        }
+        CHECK(!d.run);
+        CHECK(!d.advisor);
+        CHECK(!d.set_rate);
 }
 
 /* Whatever comes in, the decision is one the kernel accepts, and never
@@ -615,6 +704,17 @@ TEST(threshold)
         CHECK_INTEQ(ksm_policy_threshold_kib(0, 50), 2048);
 }
 
+TEST(interval_default)
+{
+        Config c = defaults;
+
+        CHECK_INTEQ(ksm_policy_interval_s(&c), 10);
+        c.ksm.policy = KSM_POLICY_KSMTUNED;
+        CHECK_INTEQ(ksm_policy_interval_s(&c), 60);
+        c.ksm.interval_s = 7;
+        CHECK_INTEQ(ksm_policy_interval_s(&c), 7);
+}
+
 TEST(mode_names)
 {
         CHECK_STREQ(ksm_mode_to_string(KSM_MODE_ADAPTIVE), "adaptive");
@@ -624,6 +724,10 @@ TEST(mode_names)
 
 int main(void)
 {
+        int r;
+
+        if (config_init_defaults(&defaults) < 0)
+                abort();
         RUN(tight_memory_starts_ksm);
         RUN(first_run_probes);
         RUN(no_yield_slows_then_stops);
@@ -638,6 +742,9 @@ int main(void)
         RUN(ksmtuned_big_and_const);
         RUN(ksmtuned_latches_total);
         RUN(threshold);
+        RUN(interval_default);
         RUN(mode_names);
-        return test_summary();
+        r = test_summary();
+        config_done(&defaults);
+        return r;
 }
