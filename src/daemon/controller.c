@@ -22,6 +22,7 @@
 #include "macro.h"
 #include "manager.h"
 #include "parse.h"
+#include "procfs.h"
 #include "root.h"
 
 /* A failed allocation doubles the wait up to this (vmw_balloon caps its
@@ -39,7 +40,6 @@
 #define AUTO_HYSTERESIS_BYTES   (16ULL << 20)
 /* Steps run below I/O so requests and events are never starved. */
 #define STEP_PRIORITY           (SD_EVENT_PRIORITY_NORMAL + 10)
-#define MEMINFO_MAX             (64 * 1024)
 #define VMSTAT_MAX              (64 * 1024)
 
 static uint64_t page_size(const Manager *m)
@@ -72,17 +72,6 @@ static void limits(const Manager *m, StepLimits *ret)
         };
 }
 
-static int read_meminfo(MemInfo *ret)
-{
-        _cleanup_free_ char *buf = NULL;
-        size_t len;
-        int r;
-
-        r = root_read_file("/proc/meminfo", MEMINFO_MAX, &buf, &len);
-        if (r < 0)
-                return r;
-        return meminfo_parse(buf, len, ret);
-}
 
 static void update_debt(Manager *m, uint64_t now)
 {
@@ -161,7 +150,7 @@ static void sample_auto(Manager *m)
         m->auto_valid = false;
         if (!m->config.auto_loan.enabled)
                 return;
-        r = read_meminfo(&mi);
+        r = meminfo_read(&mi);
         if (r < 0 || !mi.has_available) {
                 log_warning_errno(r < 0 ? r : -ENODATA,
                                   "Auto loan: cannot read MemAvailable from /proc/meminfo: %m, not loaning");
@@ -352,16 +341,14 @@ void controller_kick(Manager *m)
 
 static int send_stats(Manager *m)
 {
-        _cleanup_free_ char *mbuf = NULL, *vbuf = NULL;
+        _cleanup_free_ char *vbuf = NULL;
         struct memballoon_stats st = { .argsz = sizeof(st) };
-        size_t mlen, vlen;
+        size_t vlen;
         MemInfo mi;
         VmStat vs;
         int r;
 
-        r = root_read_file("/proc/meminfo", MEMINFO_MAX, &mbuf, &mlen);
-        if (r >= 0)
-                r = meminfo_parse(mbuf, mlen, &mi);
+        r = meminfo_read(&mi);
         if (r < 0)
                 return log_warning_errno(r, "Cannot read /proc/meminfo for guest stats: %m");
         r = root_read_file("/proc/vmstat", VMSTAT_MAX, &vbuf, &vlen);

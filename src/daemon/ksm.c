@@ -23,6 +23,7 @@
 #include "ksm-parse.h"
 #include "ksm-policy.h"
 #include "ksm.h"
+#include "procfs.h"
 #include "log.h"
 #include "macro.h"
 #include "parse.h"
@@ -34,7 +35,6 @@
 #define SYSFS_VALUE_MAX         256
 #define PROC_STAT_MAX           4096
 #define PROC_CMDLINE_MAX        (128 * 1024)
-#define MEMINFO_MAX             (64 * 1024)
 #define PSI_MAX                 1024
 /* The first policy run waits a moment after start or reload, so a burst
  * of reloads does not write the knobs each time. */
@@ -315,9 +315,7 @@ static int read_snapshot(Ksm *k, KsmSnapshot *ret)
         size_t len;
         int r;
 
-        r = root_read_file("/proc/meminfo", MEMINFO_MAX, &buf, &len);
-        if (r >= 0)
-                r = meminfo_parse(buf, len, &mi);
+        r = meminfo_read(&mi);
         if (r < 0)
                 return log_debug_errno(r, "KSM: cannot read /proc/meminfo: %m");
         s.mem_total_kib = mi.total_kib;

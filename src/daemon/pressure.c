@@ -10,13 +10,13 @@
 #include "macro.h"
 #include "parse.h"
 #include "pressure.h"
+#include "procfs.h"
 #include "root.h"
 
 /* MemAvailable is polled once a second: earlyoom polls up to 10 Hz when
  * memory is low; one read of /proc/meminfo per second costs nothing and
  * the PSI trigger is the fast path anyway. */
 #define MEMAVAIL_POLL_USEC      1000000ULL
-#define MEMINFO_MAX             (64 * 1024)
 /* Pressure is acted on at the same priority as control I/O, before steps. */
 #define PRESSURE_PRIORITY       SD_EVENT_PRIORITY_IMPORTANT
 
@@ -114,14 +114,10 @@ static void psi_open(Pressure *p)
 static int on_avail_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
         Pressure *p = userdata;
-        _cleanup_free_ char *buf = NULL;
-        size_t len;
         MemInfo mi;
         int r;
 
-        r = root_read_file("/proc/meminfo", MEMINFO_MAX, &buf, &len);
-        if (r >= 0)
-                r = meminfo_parse(buf, len, &mi);
+        r = meminfo_read(&mi);
         if (r >= 0 && mi.has_available && mi.available_kib < p->min_available_kib) {
                 char detail[96];
 
