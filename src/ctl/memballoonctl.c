@@ -44,6 +44,7 @@ static void help(void)
                "  ksm [--json]      show KSM tuning in detail\n"
                "  ksm unmerge       unmerge every KSM page and pause KSM tuning (root only)\n"
                "  ksm resume        let KSM tuning run again after an unmerge (root only)\n"
+               "  advance-clock USEC  tests: move a --manual-clock daemon's clock, run due timers\n"
                "\n"
                "Options:\n"
                "  -s, --socket PATH control socket (default %s)\n"
@@ -266,7 +267,7 @@ int main(int argc, char *argv[])
                 verb = argv[optind++];
         if (strcmp(verb, "set-target") == 0 && !size_arg && optind < argc)
                 size_arg = argv[optind++];
-        if (strcmp(verb, "ksm") == 0 && optind < argc)
+        if ((strcmp(verb, "ksm") == 0 || strcmp(verb, "advance-clock") == 0) && optind < argc)
                 ksm_arg = argv[optind++];
         if (size_arg && strcmp(verb, "set-target") != 0) {
                 fprintf(stderr, "memballoonctl: %s: unexpected argument \"%s\"\n", verb, size_arg);
@@ -343,6 +344,25 @@ int main(int argc, char *argv[])
                 if (r != EXIT_OK)
                         return r;
                 status_format_human(params, stdout);
+        } else if (strcmp(verb, "advance-clock") == 0) {
+                /* For tests: the daemon runs with --manual-clock.  Prints
+                 * the status after the timers that fell due have run. */
+                json_object *p;
+                char *end = NULL;
+                unsigned long long usec;
+
+                errno = 0;
+                usec = ksm_arg && ksm_arg[0] >= '0' && ksm_arg[0] <= '9' ? strtoull(ksm_arg, &end, 10) : 0;
+                if (!ksm_arg || !end || *end || errno) {
+                        fprintf(stderr, "memballoonctl: advance-clock needs microseconds, as in 'advance-clock 1000000'\n");
+                        return EXIT_USAGE;
+                }
+                p = json_object_new_object();
+                json_object_object_add(p, "usec", json_object_new_int64((int64_t) MIN(usec, (unsigned long long) INT64_MAX)));
+                r = call(socket_path, verb, p, &params);
+                if (r != EXIT_OK)
+                        return r;
+                printf("%s\n", json_object_to_json_string_ext(params, JSON_C_TO_STRING_NOSLASHESCAPE));
         } else {
                 fprintf(stderr, "memballoonctl: unknown command \"%s\"\nTry 'memballoonctl --help'.\n", verb);
                 return EXIT_USAGE;

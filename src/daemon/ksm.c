@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ksm-parse.h"
 #include "ksm-policy.h"
 #include "ksm.h"
@@ -28,6 +29,7 @@
 #include "macro.h"
 #include "parse.h"
 #include "root.h"
+#include "timer.h"
 
 #define KSM_DIR                 "/sys/kernel/mm/ksm"
 /* sysfs values are one short line; /proc/<pid>/stat is under 1 KiB
@@ -66,7 +68,7 @@ static const char *const knob_names[_KNOB_MAX] = {
 struct Ksm {
         sd_event *event;
         const Config *config;
-        sd_event_source *timer;
+        Timer *timer;
         sd_event_source *unmerge_child;
 
         bool enabled;                   /* ksm.enabled as last applied */
@@ -103,14 +105,6 @@ static void *mfree(void *p)
 {
         free(p);
         return NULL;
-}
-
-static uint64_t now_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -309,7 +303,7 @@ static int committed_cb(int pid, void *userdata)
  * error (ksm_available stays false); a broken file is. */
 static int read_snapshot(Ksm *k, KsmSnapshot *ret)
 {
-        KsmSnapshot s = { .now_usec = now_usec(), .page_kib = k->page_kib };
+        KsmSnapshot s = { .now_usec = clock_now_usec(), .page_kib = k->page_kib };
         _cleanup_free_ char *buf = NULL;
         MemInfo mi;
         size_t len;
@@ -634,21 +628,12 @@ static void ksm_run_once(Ksm *k)
         log_decision(k, &k->decision);
 }
 
-static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
+static void on_timer(Timer *t, void *userdata)
 {
         Ksm *k = userdata;
 
         ksm_run_once(k);
-        (void) sd_event_source_set_time_relative(src, (uint64_t) ksm_policy_interval_s(k->config) * 1000000ULL);
-        (void) sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
-        return 0;
-}
-
-/* sd-event's default accuracy is 250 ms; a hundredth of the interval
- * keeps the measuring intervals even (they are the policy's time base). */
-static uint64_t timer_accuracy(const Ksm *k)
-{
-        return MAX((uint64_t) ksm_policy_interval_s(k->config) * 10000ULL, 1000ULL);
+        timer_rearm(t, (uint64_t) ksm_policy_interval_s(k->config) * 1000000ULL);
 }
 
 static void arm_timer(Ksm *k, uint64_t delay_usec)
@@ -656,18 +641,16 @@ static void arm_timer(Ksm *k, uint64_t delay_usec)
         int r;
 
         if (!k->timer) {
-                r = sd_event_add_time_relative(k->event, &k->timer, CLOCK_MONOTONIC, delay_usec, timer_accuracy(k),
-                                               on_timer, k);
+                /* 10 ms: a hundredth of the shortest interval keeps the
+                 * measuring intervals even (they are the policy's time
+                 * base); sd-event's default of 250 ms would not. */
+                r = timer_new(k->event, "ksm-policy", SD_EVENT_PRIORITY_NORMAL, 10000, on_timer, k, &k->timer);
                 if (r < 0) {
                         log_error_errno(r, "KSM: cannot set up the policy timer: %m; KSM is not tuned");
                         return;
                 }
-                (void) sd_event_source_set_description(k->timer, "ksm-policy");
-                return;
         }
-        (void) sd_event_source_set_time_accuracy(k->timer, timer_accuracy(k));
-        (void) sd_event_source_set_time_relative(k->timer, delay_usec);
-        (void) sd_event_source_set_enabled(k->timer, SD_EVENT_ONESHOT);
+        timer_rearm(k->timer, delay_usec);
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -696,7 +679,7 @@ Ksm *ksm_free(Ksm *k)
 {
         if (!k)
                 return NULL;
-        sd_event_source_disable_unref(k->timer);
+        timer_free(k->timer);
         sd_event_source_disable_unref(k->unmerge_child);
         sd_event_unref(k->event);
         free(k);
@@ -727,7 +710,7 @@ void ksm_reconfigure(Ksm *k)
         if (!c->ksm.enabled) {
                 if (was) {
                         give_back_knobs(k, "ksm.enabled is off");
-                        k->timer = sd_event_source_disable_unref(k->timer);
+                        k->timer = timer_free(k->timer);
                 }
                 k->paused = false;
                 k->has_decision = false;
@@ -749,7 +732,7 @@ void ksm_stop(Ksm *k)
 {
         if (!k)
                 return;
-        k->timer = sd_event_source_disable_unref(k->timer);
+        k->timer = timer_free(k->timer);
         give_back_knobs(k, "memballoond stops");
 }
 
@@ -854,7 +837,7 @@ void ksm_status(Ksm *k, StatusInfo *st)
         KsmStatusInfo *s = &st->ksm;
         const KsmSnapshot *sn = &k->snap;
         const Config *c = k->config;
-        uint64_t now = now_usec();
+        uint64_t now = clock_now_usec();
 
         *s = (KsmStatusInfo) {
                 .available = k->has_snap && sn->ksm_available,

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "clock.h"
 #include "root.h"
 
 #define DEFAULT_CONFIG_PATH SYSCONFDIR "/memballoond.conf"
@@ -39,6 +40,7 @@ enum {
         ARG_LOG_TARGET,
         ARG_VERSION,
         ARG_ROOT,
+        ARG_MANUAL_CLOCK,
 };
 
 int main(int argc, char *argv[])
@@ -51,6 +53,9 @@ int main(int argc, char *argv[])
                 { "version", no_argument, NULL, ARG_VERSION },
                 /* Hidden: redirect /proc, /sys and /dev, for tests. */
                 { "root", required_argument, NULL, ARG_ROOT },
+                /* Hidden: time moves only by "advance-clock" requests, for
+                 * tests that must not race the daemon's timers. */
+                { "manual-clock", no_argument, NULL, ARG_MANUAL_CLOCK },
                 {}
         };
         const char *config_path = DEFAULT_CONFIG_PATH, *log_target_arg = NULL, *root = NULL;
@@ -88,6 +93,9 @@ int main(int argc, char *argv[])
                         return 0;
                 case ARG_ROOT:
                         root = optarg;
+                        break;
+                case ARG_MANUAL_CLOCK:
+                        clock_set_manual();
                         break;
                 default:
                         fprintf(stderr, "Try 'memballoond --help'.\n");

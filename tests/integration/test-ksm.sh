@@ -109,31 +109,41 @@ file_is() { [ "$(cat "$K/$1")" = "$2" ]; }
 # advisor_mode's selected word: the kernel brackets it, a written file does not
 advisor_is() { [ "$(sed -E 's/.*\[([^]]*)\].*/\1/' "$K/advisor_mode")" = "$1" ]; }
 state_is() { [ "$(ksm_get state 2>/dev/null)" = "$1" ]; }
+# --manual-clock: the daemon's time stands still until "advance-clock"
+# moves it, so the policy runs exactly when the script says (next_run).
 start_daemon() {
-        "$D" --config "$T/c.conf" --log-target=console --root "$R" >>"$LOG" 2>&1 &
+        "$D" --config "$T/c.conf" --log-target=console --root "$R" --manual-clock >>"$LOG" 2>&1 &
         pid=$!
         wait_for "socket" "$C" --socket "$S" status >/dev/null 2>&1
 }
 stop_daemon() { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=; }
 reload() { "$C" --socket "$S" reload >/dev/null; }
 
-# Wait for the next policy run (ksm.policy_runs counts them), so each
-# change the script makes is seen by exactly one run.  Meanwhile the fake
-# ksmd scans a little: a ksmd that scans nothing has no work, and the
-# policy would stop it.
+# Move the daemon's clock by one policy interval (1 s): exactly one policy
+# run happens (ksm.policy_runs counts them), so each change the script
+# makes is seen by exactly one run, measured over exactly 1 s.  Meanwhile
+# the fake ksmd scans a little: a ksmd that scans nothing has no work, and
+# the policy would stop it.
 scanned=0
+runs_wrong=0
 next_run() {
-        local before
-        scanned=$((scanned + 1000)); echo "$scanned" > "$K/pages_scanned"
+        local before after
+        scanned=$((scanned + 1000)); [ -d "$K" ] && echo "$scanned" > "$K/pages_scanned"
         before=$(ksm_get policy_runs)
-        wait_for "a policy run" eval '[ "$(ksm_get policy_runs)" -gt "$before" ]'
+        after=$("$C" --socket "$S" advance-clock 1000000 | json_get ksm.policy_runs)
+        if [ "$after" != $((before + 1)) ]; then
+                runs_wrong=$((runs_wrong + 1))
+                echo "# advance-clock 1 s: policy_runs $before -> $after, expected one run"
+        fi
 }
 
 # ---------------------------------------------------------------- adaptive, our own loop
 write_conf 'kernel_advisor = false;'
 if start_daemon; then ok "daemon starts with ksm.enabled"; else notok "daemon starts with ksm.enabled" "$(cat "$LOG")"; fi
 
-if wait_for "run=1" file_is run 1; then
+file_is run 0 && ok "no policy run before the clock moves" || notok "no policy run before the clock moves" "$(knobs)"
+next_run
+if file_is run 1; then
         ok "plentiful memory: the first run probes (run=1 written)"
 else
         notok "plentiful memory: the first run probes (run=1 written)" "$(knobs)" "$(tail -5 "$LOG")"
@@ -179,7 +189,7 @@ else
         notok "merging: state merging, saved_kib = pages_sharing * 4 KiB, reason says it pays" "$js"
 fi
 cpu=$(json_get ksm.ksmd_cpu_percent <<<"$js")
-if python3 -c "import sys; c=float(sys.argv[1]); sys.exit(0 if 5 <= c <= 40 else 1)" "$cpu"; then
+if python3 -c "import sys; c=float(sys.argv[1]); sys.exit(0 if abs(c - 20) < 0.01 else 1)" "$cpu"; then
         ok "ksmd CPU% comes from the kernel thread, not the impostor ($cpu%)"
 else
         notok "ksmd CPU% comes from the kernel thread, not the impostor ($cpu%)" "$js"
@@ -213,7 +223,8 @@ grep -q "KSM off (adaptive, run=0)" "$LOG" && grep -q "MEMBALLOON_KSM_REASON=" "
 
 # Memory gets tight: KSM starts again before any probe is due.
 meminfo 4194304 262144 262144
-if wait_for "run=1" file_is run 1 && grep -q "memory tight" <<<"$(ksm_get reason)"; then
+next_run
+if file_is run 1 && grep -q "memory tight" <<<"$(ksm_get reason)"; then
         ok "tight memory starts KSM"
 else
         notok "tight memory starts KSM" "$(status_json)"
@@ -224,18 +235,18 @@ fi
 # runs the first full scan, then the kernel advisor takes over from there.
 write_conf ''
 reload
-wait_for "probing" state_is probing
+next_run
+state_is probing || notok "reload restarts the policy: it probes" "$(status_json)"
 next_run
 advisor_is none && [ "$(ksm_get mode)" = adaptive ] && ok "reload: the first pass is scanned by our own loop" \
         || notok "reload: the first pass is scanned by our own loop" "$(knobs)" "$(status_json)"
 ours=$(cat "$K/pages_to_scan")
 echo $(($(cat "$K/full_scans") + 1)) > "$K/full_scans"
 next_run
-# The advisor's floor is our loop's last rate, which may have moved on by
-# one more policy run since $ours was read: check it is a rate our loop
-# could have set (ksm.pages_to_scan_min..max), not the exact value.
+# The advisor's floor is our loop's last rate: exactly one run happened
+# since $ours was read.
 amin=$(cat "$K/advisor_min_pages_to_scan")
-if advisor_is scan-time && file_is advisor_max_cpu 10 && [ "$amin" -ge 64 ] && [ "$amin" -le 1250 ] &&
+if advisor_is scan-time && file_is advisor_max_cpu 10 && [ "$amin" = "$ours" ] &&
    file_is advisor_max_pages_to_scan 1250 && file_is advisor_target_scan_time 30 &&
    [ "$(ksm_get mode)" = kernel-advisor ]; then
         ok "then the kernel advisor takes the rate (scan-time from $ours pages, max_cpu = ceiling), status says kernel-advisor"
@@ -263,7 +274,8 @@ fi
 next_run; next_run
 file_is run 2 && ok "paused: the policy does not touch run" || notok "paused: the policy does not touch run" "$(knobs)"
 out=$("$C" --socket "$S" ksm resume 2>&1); rc=$?
-if [ $rc -eq 0 ] && wait_for "run=1" file_is run 1 && [ "$(ksm_get paused)" = false ]; then
+next_run
+if [ $rc -eq 0 ] && file_is run 1 && [ "$(ksm_get paused)" = false ]; then
         ok "ksm resume lets the policy run again"
 else
         notok "ksm resume lets the policy run again" "rc=$rc" "$out" "$(knobs)"
@@ -276,7 +288,8 @@ out=$("$C" --socket "$S" ksm resume 2>&1); rc=$?
 # 4 GiB: thres = 838860, sleep = 10 * 16 GiB / 4 GiB = 40.  free 262144 < thres: boost to 300.
 write_conf 'policy = "ksmtuned";'
 reload
-if wait_for "ksmtuned" file_is pages_to_scan 300 && file_is sleep_millisecs 40 && file_is run 1 &&
+next_run
+if file_is pages_to_scan 300 && file_is sleep_millisecs 40 && file_is run 1 &&
    advisor_is none && [ "$(ksm_get mode)" = ksmtuned ]; then
         ok "ksmtuned mode: advisor off, boost to 300 pages, sleep 40 ms"
 else
@@ -286,7 +299,8 @@ grep -q "committed 1048576 " <<<"$(ksm_get reason)" && ok "ksmtuned mode counts 
         || notok "ksmtuned mode counts the qemu -enable-kvm RSS as committed" "$(ksm_get reason)"
 # Plenty of free memory, but committed (1 GiB) + thres > total - ... no: 1048576 + 838860 < 4194304: stop.
 meminfo 4194304 3145728 3145728
-if wait_for "stop" file_is run 0 && file_is pages_to_scan 300; then
+next_run
+if file_is run 0 && file_is pages_to_scan 300; then
         ok "ksmtuned mode: free above the threshold stops KSM (run only)"
 else
         notok "ksmtuned mode: free above the threshold stops KSM (run only)" "$(knobs)"
@@ -305,7 +319,7 @@ grep -q "ksm.enabled is off; restored run=0" "$LOG" && ok "the restore is logged
 
 write_conf ''
 reload
-wait_for "run=1" file_is run 1 || true
+next_run
 stop_daemon
 if [ "$(knobs)" = "$found" ]; then
         ok "daemon stop: every knob back as found"
@@ -315,7 +329,7 @@ fi
 
 # ---------------------------------------------------------------- no KSM
 rm -rf "$R/sys/kernel/mm/ksm"
-if start_daemon && wait_for "unavailable" state_is unavailable && [ "$(ksm_get available)" = false ]; then
+if start_daemon && next_run && state_is unavailable && [ "$(ksm_get available)" = false ]; then
         ok "without /sys/kernel/mm/ksm: available false, state unavailable, daemon runs"
 else
         notok "without /sys/kernel/mm/ksm: available false, state unavailable, daemon runs" "$(status_json 2>&1)"
@@ -324,6 +338,11 @@ out=$("$C" --socket "$S" ksm unmerge 2>&1); rc=$?
 [ $rc -eq 1 ] && grep -q "no KSM" <<<"$out" && ok "ksm unmerge without KSM is refused" \
         || notok "ksm unmerge without KSM is refused" "rc=$rc" "$out"
 stop_daemon
+
+[ $runs_wrong = 0 ] && ok "every advance-clock of one interval ran the policy exactly once" \
+        || notok "every advance-clock of one interval ran the policy exactly once" "$runs_wrong wrong"
+"$C" --socket "$S" advance-clock 1s >/dev/null 2>&1; [ $? -eq 2 ] && ok "advance-clock with a bad duration exits 2" \
+        || notok "advance-clock with a bad duration exits 2"
 
 grep -q "ERROR\|AddressSanitizer\|runtime error" "$LOG" && notok "no sanitizer reports" "$(grep -m3 'ERROR\|runtime error' "$LOG")" \
         || ok "no sanitizer reports"
