@@ -50,6 +50,16 @@ if ! command -v python3 >/dev/null || [ ! -x "$W" ]; then
         exit 0
 fi
 
+# One real-KSM user at a time on this machine: another test run or
+# bench/ksm-compare would save our settings as its own and restore them.
+LOCK=/run/lock/memballoond-real-ksm.lock
+[ -d /run/lock ] || LOCK=/tmp/memballoond-real-ksm.lock
+exec 9>"$LOCK"
+if ! flock -w 900 9; then
+        echo "1..0 # SKIP another real-KSM test or benchmark holds $LOCK"
+        exit 0
+fi
+
 # ---------------------------------------------------------------- save and restore
 # Every writable knob, advisor_mode first: switching the advisor resets
 # pages_to_scan, so it must be restored before pages_to_scan.
@@ -108,7 +118,7 @@ run_case() { # run_case "EXTRA KSM SETTINGS" LABEL
                 "$INTERVAL" "$CEILING" "$1" "$S" > "$T/c.conf"
         : > "$LOG"
 
-        "$W" "$IDENT_MIB" "$UNIQ_MIB" > "$T/workload.out" &
+        "$W" "$IDENT_MIB" "$UNIQ_MIB" > "$T/workload.out" 9>&- &
         wpid=$!
         for _ in $(seq 100); do grep -q ready "$T/workload.out" 2>/dev/null && break; sleep 0.1; done
         read -r _ _ IDENT_PAGES _ < "$T/workload.out"
@@ -127,7 +137,7 @@ run_case() { # run_case "EXTRA KSM SETTINGS" LABEL
 
         t0=$(now)
         c0=$(ksmd_ticks)
-        "$D" --config "$T/c.conf" --log-target=console --root / > "$LOG" 2>&1 &
+        "$D" --config "$T/c.conf" --log-target=console --root / > "$LOG" 2>&1 9>&- &
         dpid=$!
 
         on=0
