@@ -6,32 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <time.h>
 
 #include <systemd/sd-daemon.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
 #include "root.h"
+#include "timer.h"
 
 /* While the device is missing, retry this often even if inotify says
  * nothing (a device node may appear without an event, e.g. bind mounts). */
 #define DEVICE_RETRY_USEC       (10ULL * 1000000ULL)
-
-uint64_t manager_now_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
-}
-
-uint64_t manager_pages_to_kib(const Manager *m, uint64_t pages)
-{
-        return pages * (m->shim.api.page_size ? m->shim.api.page_size : 4096) / 1024;
-}
 
 static void manager_apply_log(const Manager *m)
 {
@@ -64,65 +52,76 @@ void manager_notify_status(Manager *m)
 
 static void manager_close_shim(Manager *m)
 {
-        controller_stop(m);
+        if (m->balloon)
+                balloon_detach(m->balloon);
         m->shim_io = sd_event_source_disable_unref(m->shim_io);
         shim_close(&m->shim);
+        pressure_set_poll(m->pressure, false);
 }
 
 static void manager_set_unavailable(Manager *m, int error, const char *detail);
 
-int manager_refresh_state(Manager *m)
-{
-        int r;
-
-        r = shim_get_state(&m->shim, &m->kstate);
-        if (r < 0) {
-                manager_set_unavailable(m, r, "MEMBALLOON_GET_STATE failed");
-                return r;
-        }
-        return 0;
-}
-
 static int on_shim_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
         Manager *m = userdata;
-        struct memballoon_event ev[16];
-        int n, r;
 
         if (revents & (EPOLLERR | EPOLLHUP)) {
                 manager_set_unavailable(m, -ENODEV, "the device went away");
                 return 0;
         }
-        n = shim_read_events(&m->shim, ev, ELEMENTSOF(ev));
-        if (n < 0) {
-                manager_set_unavailable(m, n, "reading events from the device failed");
-                return 0;
-        }
-        r = manager_refresh_state(m);
-        if (r < 0)
-                return 0;
-        for (int i = 0; i < n && m->shim.fd >= 0; i++) {
-                log_debug("Shim event type=%u seq=%llu value=%llu", ev[i].type,
-                          (unsigned long long) ev[i].seq, (unsigned long long) ev[i].value);
-                controller_on_event(m, &ev[i]);
-        }
-        manager_notify_status(m);
+        balloon_process_events(m->balloon);
         return 0;
+}
+
+/* The balloon reports from the loop (never from inside a call we made), so
+ * closing the shim here is safe. */
+static void on_balloon(void *userdata, BalloonNotify what, int error)
+{
+        Manager *m = userdata;
+
+        switch (what) {
+        case BALLOON_NOTIFY_SHIM_FAILED:
+                manager_set_unavailable(m, error, "a call to the device failed");
+                break;
+        case BALLOON_NOTIFY_STATUS:
+                pressure_set_poll(m->pressure, balloon_wants_pressure_poll(m->balloon));
+                manager_notify_status(m);
+                break;
+        }
+}
+
+static void on_pressure(void *userdata, const char *signal, const char *detail)
+{
+        Manager *m = userdata;
+
+        balloon_on_pressure(m->balloon, signal, detail);
+}
+
+static void on_hotplug_pause(void *userdata, uint64_t until_usec, const char *why)
+{
+        Manager *m = userdata;
+
+        balloon_pause(m->balloon, until_usec, why);
 }
 
 /* Try to open the device.  Logs only when the situation changes. */
 static int manager_try_shim(Manager *m)
 {
+        const struct memballoon_state *k;
         const char *detail = NULL;
+        char t[64], a[64];
         int r;
 
         if (m->shim.fd >= 0)
                 return 0;
         r = shim_open(&m->shim, &detail);
         if (r >= 0)
-                r = shim_get_state(&m->shim, &m->kstate);
-        if (r >= 0)
                 r = sd_event_add_io(m->event, &m->shim_io, m->shim.fd, EPOLLIN, on_shim_io, m);
+        if (r >= 0) {
+                r = balloon_attach(m->balloon, &shim_ops, &m->shim, &m->shim.api);
+                if (r < 0)
+                        detail = "MEMBALLOON_GET_STATE failed";
+        }
         if (r < 0) {
                 if (m->shim.fd >= 0)
                         manager_close_shim(m);
@@ -132,29 +131,29 @@ static int manager_try_shim(Manager *m)
 
         m->shim_error = 0;
         m->shim_detail = NULL;
-        m->dev_retry = sd_event_source_disable_unref(m->dev_retry);
-        {
-                char t[64], a[64];
-
-                snprintf(t, sizeof(t), "MEMBALLOON_TARGET_KIB=%" PRIu64, manager_pages_to_kib(m, m->kstate.target_pages));
-                snprintf(a, sizeof(a), "MEMBALLOON_ACTUAL_KIB=%" PRIu64, manager_pages_to_kib(m, m->kstate.actual_pages));
-                log_struct(LOG_NOTICE, MSGID_DEVICE_FOUND, FIELDS(t, a),
-                           "Balloon device found: transport %s, %" PRIu64 " KiB loaned, host target %" PRIu64 " KiB",
-                           shim_transport_to_string(m->kstate.transport),
-                           manager_pages_to_kib(m, m->kstate.actual_pages), manager_pages_to_kib(m, m->kstate.target_pages));
-        }
-        controller_start(m);
+        timer_disarm(m->dev_retry);
+        k = balloon_kstate(m->balloon);
+        snprintf(t, sizeof(t), "MEMBALLOON_TARGET_KIB=%llu",
+                 (unsigned long long) k->target_pages * m->shim.api.page_size / 1024);
+        snprintf(a, sizeof(a), "MEMBALLOON_ACTUAL_KIB=%llu",
+                 (unsigned long long) k->actual_pages * m->shim.api.page_size / 1024);
+        log_struct(LOG_NOTICE, MSGID_DEVICE_FOUND, FIELDS(t, a),
+                   "Balloon device found: transport %s, %llu KiB loaned, host target %llu KiB",
+                   shim_transport_to_string(k->transport),
+                   (unsigned long long) k->actual_pages * m->shim.api.page_size / 1024,
+                   (unsigned long long) k->target_pages * m->shim.api.page_size / 1024);
+        pressure_set_poll(m->pressure, balloon_wants_pressure_poll(m->balloon));
         manager_notify_status(m);
         return 0;
 }
 
-static int on_dev_retry(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_dev_retry(Timer *t, void *userdata)
 {
         Manager *m = userdata;
 
+        /* Re-armed every time: a retry that fires once is no safety net. */
         if (manager_try_shim(m) < 0)
-                sd_event_source_set_time_relative(s, DEVICE_RETRY_USEC);
-        return 0;
+                timer_rearm(t, DEVICE_RETRY_USEC);
 }
 
 static void manager_set_unavailable(Manager *m, int error, const char *detail)
@@ -165,7 +164,6 @@ static void manager_set_unavailable(Manager *m, int error, const char *detail)
                 manager_close_shim(m);
         m->shim_error = error;
         m->shim_detail = detail;
-        memset(&m->kstate, 0, sizeof(m->kstate));
 
         if (changed) {
                 _cleanup_free_ char *dev = root_path(SHIM_DEVICE_PATH);
@@ -176,9 +174,8 @@ static void manager_set_unavailable(Manager *m, int error, const char *detail)
                            "Balloon device %s unavailable: %s (%s); running degraded, will pick it up when it appears",
                            dev ? dev : SHIM_DEVICE_PATH, detail, strerror(-error));
         }
-        if (!m->dev_retry)
-                (void) sd_event_add_time_relative(m->event, &m->dev_retry, CLOCK_MONOTONIC,
-                                                  DEVICE_RETRY_USEC, 0, on_dev_retry, m);
+        if (!timer_armed(m->dev_retry))
+                timer_rearm(m->dev_retry, DEVICE_RETRY_USEC);
         manager_notify_status(m);
 }
 
@@ -212,89 +209,35 @@ static const char *fix_for(int error)
 
 void manager_status(Manager *m, StatusInfo *ret)
 {
-        bool avail = m->shim.fd >= 0;
-        static char device[4096], reason[512];
+        bool avail = m->shim.fd >= 0 && balloon_attached(m->balloon);
+        static char device[4096];
         _cleanup_free_ char *dev = root_path(SHIM_DEVICE_PATH);
-        const char *why;
 
         snprintf(device, sizeof(device), "%s", dev ? dev : SHIM_DEVICE_PATH);
-
-        /* Why actual differs from the host's target, most useful first. */
-        if (!avail)
-                why = "balloon device unavailable";
-        else if (m->target.reason && m->target.target_pages != m->kstate.actual_pages)
-                why = m->target.reason;
-        else if (m->target.reason && m->target.target_pages != m->kstate.target_pages)
-                why = m->target.reason;
-        else if (m->note)
-                why = m->note;
-        else if (m->kstate.actual_pages != m->target.target_pages)
-                why = m->state && strcmp(m->state, "deflating") == 0 ? "returning memory to the guest" :
-                      "taking memory from the guest";
-        else
-                why = "";
-        if (avail && m->note && why != m->note && why[0]) {
-                snprintf(reason, sizeof(reason), "%s; %s", why, m->note);
-                why = reason;
-        }
-
         *ret = (StatusInfo) {
                 .version = PACKAGE_VERSION,
-                .uptime_sec = (manager_now_usec() - m->start_usec) / 1000000ULL,
+                .uptime_sec = (clock_now_usec() - m->start_usec) / 1000000ULL,
                 .config_path = m->config.path,
                 .config_loaded_sec = (m->config_loaded_usec - m->start_usec) / 1000000ULL,
                 .daemon_state = avail ? "running" : "degraded",
-                .balloon_available = avail,
-                .transport = avail ? shim_transport_to_string(m->kstate.transport) : "none",
                 .source = balloon_source_to_string(m->config.balloon.source),
                 .device = device,
                 .problem = avail ? NULL : m->shim_detail,
                 .fix = avail ? NULL : fix_for(m->shim_error),
-                .host_target_kib = avail ? manager_pages_to_kib(m, m->kstate.target_pages) : 0,
-                .target_kib = avail ? manager_pages_to_kib(m, m->target.target_pages) : 0,
-                .actual_kib = avail ? manager_pages_to_kib(m, m->kstate.actual_pages) : 0,
-                .total_kib = avail ? manager_pages_to_kib(m, m->kstate.total_ram_pages + m->kstate.actual_pages) : 0,
-                .min_mem_kib = m->config.balloon.min_mem_mb * 1024,
-                .oom_freed_kib = avail ? manager_pages_to_kib(m, m->kstate.oom_freed_pages) : 0,
-                .oom_debt_kib = manager_pages_to_kib(m, m->oom_debt_pages),
-                .oom_count = m->oom_count,
-                .oom_last_realtime_sec = m->oom_last_realtime_usec / 1000000ULL,
-                .oom_events_seen_kib = manager_pages_to_kib(m, m->oom_freed_seen_pages),
-                .migrations = avail ? m->kstate.migrations : 0,
-                .host_features = avail ? m->kstate.host_features : 0,
-                .state = avail ? (m->state ? m->state : "idle") : "unavailable",
-                .reason = why,
-                .auto_enabled = m->config.auto_loan.enabled,
-                .last_change_valid = m->last_change.valid,
-                .last_change_kind = m->last_change.kind == STEP_INFLATE ? "inflate" : "deflate",
-                .last_change_kib = manager_pages_to_kib(m, m->last_change.pages),
-                .last_change_usec = m->last_change.duration_usec,
-                .stats_sent = m->stats_sent,
                 .ksm_enabled = m->config.ksm.enabled,
                 .control_socket = m->config.control.socket,
                 .control_clients = control_server_clients(m->control),
         };
+        balloon_status(m->balloon, ret);
         if (m->ksm)
                 ksm_status(m->ksm, ret);
-        {
-                uint64_t now = manager_now_usec(), until = controller_pause_until(m);
-
-                ret->psi_active = pressure_psi_active(m->pressure);
-                ret->psi_problem = pressure_psi_problem(m->pressure);
-                ret->memavailable_active = pressure_memavailable_active(m->pressure);
-                ret->relief_below_host = !avail || controller_may_deflate_below_host(m);
-                ret->pressure_count = m->pressure_count;
-                ret->pressure_last_realtime_sec = m->pressure_last_realtime_usec / 1000000ULL;
-                ret->pressure_freed_kib = manager_pages_to_kib(m, m->pressure_freed_pages);
-                ret->pressure_last_signal = m->pressure_last_signal;
-                ret->pause_remaining_ms = until > now ? (until - now) / 1000ULL : 0;
-                ret->pause_reason = until <= now ? NULL :
-                                    m->hotplug_pause_until_usec >= m->relief.hold_until_usec ?
-                                    "memory hotplug (hotplug.delay_s)" : "back-off after memory pressure (oom.backoff_s)";
-                ret->hotplug_source = hotplug_source(m->hotplug);
-                ret->hotplug_events = hotplug_events(m->hotplug);
-                ret->hotplug_onlined = hotplug_onlined(m->hotplug);
-        }
+        ret->psi_active = pressure_psi_active(m->pressure);
+        ret->psi_problem = pressure_psi_problem(m->pressure);
+        ret->memavailable_active = pressure_memavailable_active(m->pressure);
+        ret->memavailable_polling = pressure_memavailable_polling(m->pressure);
+        ret->hotplug_source = hotplug_source(m->hotplug);
+        ret->hotplug_events = hotplug_events(m->hotplug);
+        ret->hotplug_onlined = hotplug_onlined(m->hotplug);
 }
 
 int manager_new(Config *config, bool config_explicit, Manager **ret)
@@ -314,7 +257,15 @@ int manager_new(Config *config, bool config_explicit, Manager **ret)
         m->config = *config;
         memset(config, 0, sizeof(*config));
         m->config_explicit = config_explicit;
-        m->start_usec = m->config_loaded_usec = manager_now_usec();
+        m->start_usec = m->config_loaded_usec = clock_now_usec();
+        r = balloon_new(m->event, &m->config, on_balloon, m, &m->balloon);
+        if (r >= 0)
+                r = timer_new(m->event, "device-retry", SD_EVENT_PRIORITY_NORMAL, 100000, on_dev_retry, m,
+                              &m->dev_retry);
+        if (r < 0) {
+                manager_free(m);
+                return r;
+        }
         *ret = m;
         return 0;
 }
@@ -328,8 +279,9 @@ Manager *manager_free(Manager *m)
         m->pressure = pressure_free(m->pressure);
         m->hotplug = hotplug_free(m->hotplug);
         manager_close_shim(m);
+        m->balloon = balloon_free(m->balloon);
         sd_event_source_disable_unref(m->dev_watch);
-        sd_event_source_disable_unref(m->dev_retry);
+        timer_free(m->dev_retry);
         sd_event_unref(m->event);
         config_done(&m->config);
         free(m->last_status);
@@ -351,11 +303,11 @@ void manager_stop(Manager *m)
 {
         /* By default the balloon stays: the host asked for that memory. */
         if (m->config.balloon.deflate_on_exit)
-                controller_deflate_all(m);
-        else if (m->shim.fd >= 0 && m->kstate.actual_pages > 0)
-                log_info("Leaving %" PRIu64 " KiB in the balloon (balloon.deflate_on_exit is off)",
-                         manager_pages_to_kib(m, m->kstate.actual_pages));
-        controller_stop(m);
+                balloon_deflate_all(m->balloon);
+        else if (m->shim.fd >= 0 && balloon_kstate(m->balloon)->actual_pages > 0)
+                log_info("Leaving %llu KiB in the balloon (balloon.deflate_on_exit is off)",
+                         (unsigned long long) balloon_kstate(m->balloon)->actual_pages * m->shim.api.page_size / 1024);
+        balloon_detach(m->balloon);
         ksm_stop(m->ksm);
 }
 
@@ -382,7 +334,7 @@ int manager_reload(Manager *m, char **ret_error)
         Config c;
         int r;
 
-        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, manager_now_usec());
+        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, clock_now_usec());
         r = config_load(m->config.path, &c, &err);
         if (r < 0) {
                 log_struct(LOG_ERR, MSGID_RELOAD_FAILED, NULL,
@@ -406,9 +358,9 @@ int manager_reload(Manager *m, char **ret_error)
 
         config_done(&m->config);
         m->config = c;
-        m->config_loaded_usec = manager_now_usec();
+        m->config_loaded_usec = clock_now_usec();
         manager_apply_log(m);
-        controller_reconfigure(m);
+        balloon_reconfigure(m->balloon);
         if (m->ksm)
                 ksm_reconfigure(m->ksm);
         if (m->pressure)
@@ -459,11 +411,11 @@ int manager_start(Manager *m)
                 log_warning_errno(r, "Cannot watch %s for the balloon device: %m; retrying every %llu s instead",
                                   devdir, DEVICE_RETRY_USEC / 1000000ULL);
 
-        (void) manager_try_shim(m);
-
-        if (pressure_new(m->event, &m->config, controller_on_pressure, m, &m->pressure) < 0 ||
-            hotplug_new(m->event, &m->config, controller_on_hotplug_pause, m, &m->hotplug) < 0)
+        if (pressure_new(m->event, &m->config, on_pressure, m, &m->pressure) < 0 ||
+            hotplug_new(m->event, &m->config, on_hotplug_pause, m, &m->hotplug) < 0)
                 return log_oom_error();
+
+        (void) manager_try_shim(m);
 
         r = ksm_new(m->event, &m->config, &m->ksm);
         if (r < 0)

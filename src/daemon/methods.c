@@ -68,7 +68,7 @@ static char *method_set_target(Manager *m, json_object *params)
                         return NULL;
                 return control_reply_error_format(CONTROL_ERROR_INVALID_PARAMETER, msg);
         }
-        r = controller_set_target(m, bytes, &msg);
+        r = balloon_set_target(m->balloon, bytes, &msg);
         if (r < 0)
                 return control_reply_error_format(r == -ERANGE ? CONTROL_ERROR_INVALID_PARAMETER : CONTROL_ERROR_FAILED,
                                                   msg ? msg : strerror(-r));
@@ -77,7 +77,7 @@ static char *method_set_target(Manager *m, json_object *params)
 
 static char *method_reset_oom(Manager *m, json_object *params)
 {
-        controller_reset_oom(m);
+        balloon_reset_oom(m->balloon);
         return method_status(m, NULL);
 }
 

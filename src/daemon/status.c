@@ -125,6 +125,7 @@ json_object *status_to_json(const StatusInfo *s)
                                 json_object_array_add(sig, json_object_new_string("memavailable"));
                         json_object_object_add(pr, "signals", sig);
                         json_object_object_add(pr, "psi_problem", str(s->psi_problem));
+                        json_object_object_add(pr, "memavailable_polling", json_object_new_boolean(s->memavailable_polling));
                         json_object_object_add(pr, "relief_below_host", json_object_new_boolean(s->relief_below_host));
                         json_object_object_add(pr, "relief_note", str(s->relief_below_host ? "" :
                                 "the host did not offer deflate-on-oom: pressure relief returns only pages loaned "
@@ -134,6 +135,7 @@ json_object *status_to_json(const StatusInfo *s)
                         json_object_object_add(pr, "last_realtime_sec", json_object_new_uint64(s->pressure_last_realtime_sec));
                         json_object_object_add(pr, "last_signal", str(s->pressure_last_signal));
                         json_object_object_add(pr, "freed_kib", json_object_new_uint64(s->pressure_freed_kib));
+                        json_object_object_add(pr, "last_need_kib", json_object_new_uint64(s->pressure_need_kib));
                         json_object_object_add(root, "pressure", pr);
                         json_object_object_add(pause, "active", json_object_new_boolean(s->pause_remaining_ms > 0));
                         json_object_object_add(pause, "remaining_ms", json_object_new_uint64(s->pause_remaining_ms));

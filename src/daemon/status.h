@@ -77,10 +77,12 @@ typedef struct StatusInfo {
         bool psi_active;
         const char *psi_problem;
         bool memavailable_active;
+        bool memavailable_polling;      /* polled now (only while there is something to give back) */
         bool relief_below_host;         /* may pressure take pages the host asks for */
         uint64_t pressure_count;
         uint64_t pressure_last_realtime_sec;
         uint64_t pressure_freed_kib;
+        uint64_t pressure_need_kib;     /* what the last pressure event needed */
         const char *pressure_last_signal;
         uint64_t pause_remaining_ms;
         const char *pause_reason;

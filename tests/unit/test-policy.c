@@ -282,44 +282,113 @@ TEST(virtio_rule_holds_host_pages)
         CHECK_INTEQ(t.target_pages, MIB(124));
 }
 
+static ReliefInput relief_in(uint64_t now, uint64_t avail, uint64_t actual, uint64_t host, bool doom)
+{
+        return (ReliefInput) {
+                .now_usec = now,
+                .has_avail = true,
+                .avail_pages = avail,
+                .avail_floor_pages = MIB(128),
+                .step_pages = MIB(64),
+                .backoff_usec = 30000000,
+                .actual_pages = actual,
+                .host_target_pages = host,
+                .may_deflate_below_host = doom,
+        };
+}
+
 TEST(relief)
 {
         ReliefState st = {};
         ReliefDecision d;
+        ReliefInput in;
         const uint64_t backoff = 30000000;      /* 30 s */
 
-        /* First event: one step, one back-off. */
-        policy_relief(&st, 1000000, MIB(64), backoff, MIB(512), 0, true, &d);
-        CHECK_INTEQ(d.release_pages, MIB(64));
+        /* MemAvailable 100 MiB under a 128 MiB floor: give back what brings
+         * it to the floor plus one step (192 MiB), no more. */
+        in = relief_in(1000000, MIB(100), MIB(512), 0, true);
+        policy_relief(&st, &in, &d);
+        CHECK_INTEQ(d.need_pages, MIB(92));
+        CHECK_INTEQ(d.release_pages, MIB(92));
         CHECK_INTEQ(d.hold_until_usec, 1000000 + backoff);
         CHECK(!d.limited_by_host);
-        /* Again within the back-off: step and back-off double. */
-        policy_relief(&st, 2000000, MIB(64), backoff, MIB(448), 0, true, &d);
-        CHECK_INTEQ(d.release_pages, MIB(128));
-        CHECK_INTEQ(d.hold_until_usec, 2000000 + 2 * backoff);
-        /* Growth is capped: 16x step, 8x back-off. */
-        for (int i = 0; i < 10; i++)
-                policy_relief(&st, 3000000, MIB(64), backoff, GUEST, 0, true, &d);
-        CHECK_INTEQ(d.release_pages, MIB(1024));
-        CHECK_INTEQ(d.hold_until_usec, 3000000 + 8 * backoff);
-        /* Never more than the balloon holds. */
-        policy_relief(&st, 4000000, MIB(64), backoff, MIB(10), 0, true, &d);
-        CHECK_INTEQ(d.release_pages, MIB(10));
-        /* After a quiet back-off the streak restarts. */
-        policy_relief(&st, 4000000 + 8 * backoff + 1, MIB(64), backoff, MIB(512), 0, true, &d);
+        /* More events of the same episode (within the hold): same need
+         * rule, the hold moves with them but does not double. */
+        in = relief_in(2000000, MIB(120), MIB(420), 0, true);
+        policy_relief(&st, &in, &d);
+        CHECK_INTEQ(d.release_pages, MIB(72));
+        CHECK_INTEQ(d.hold_until_usec, 2000000 + backoff);
         CHECK_INTEQ(st.streak, 1);
+        /* A PSI stall with MemAvailable fine: one step. */
+        in = relief_in(3000000, MIB(900), MIB(348), 0, true);
+        in.psi = true;
+        policy_relief(&st, &in, &d);
         CHECK_INTEQ(d.release_pages, MIB(64));
+        /* Never more than the balloon holds. */
+        in = relief_in(4000000, MIB(10), MIB(10), 0, true);
+        policy_relief(&st, &in, &d);
+        CHECK_INTEQ(d.release_pages, MIB(10));
+        /* Pressure back soon after the hold ended: the hold doubles ... */
+        in = relief_in(4000000 + backoff + 1000000, MIB(100), MIB(512), 0, true);
+        policy_relief(&st, &in, &d);
+        CHECK_INTEQ(st.streak, 2);
+        CHECK_INTEQ(d.hold_until_usec, in.now_usec + 2 * backoff);
+        /* ... up to 8x ... */
+        for (int i = 0; i < 6; i++) {
+                in.now_usec = st.hold_until_usec + 1;
+                policy_relief(&st, &in, &d);
+        }
+        CHECK_INTEQ(d.hold_until_usec, in.now_usec + 8 * backoff);
+        /* ... and after a long quiet time the streak restarts. */
+        in.now_usec = st.hold_until_usec + 9 * backoff;
+        policy_relief(&st, &in, &d);
+        CHECK_INTEQ(st.streak, 1);
+        CHECK_INTEQ(d.hold_until_usec, in.now_usec + backoff);
 
         /* virtio without deflate-on-oom: only what is above the host's target. */
         st = (ReliefState) {};
-        policy_relief(&st, 1000000, MIB(64), backoff, MIB(512), MIB(480), false, &d);
+        in = relief_in(1000000, MIB(60), MIB(512), MIB(480), false);
+        policy_relief(&st, &in, &d);
         CHECK_INTEQ(d.release_pages, MIB(32));
         CHECK(d.limited_by_host);
-        policy_relief(&st, 99000000, MIB(64), backoff, MIB(480), MIB(480), false, &d);
+        in = relief_in(99000000, MIB(60), MIB(480), MIB(480), false);
+        policy_relief(&st, &in, &d);
         CHECK_INTEQ(d.release_pages, 0);
         CHECK(d.limited_by_host);
         /* the back-off still holds inflation */
         CHECK_INTEQ(d.hold_until_usec, 99000000 + backoff);
+}
+
+/* Inflation stops where MemAvailable would reach its floor, with a reason. */
+TEST(target_avail_clamp)
+{
+        PolicyInput in = {
+                .host_target_pages = MIB(800),
+                .total_pages = GUEST,
+                .actual_pages = MIB(500),
+                .floor_pages = MIB(128),
+                .may_deflate_below_host = true,
+                .has_avail = true,
+                .avail_pages = MIB(300),
+                .avail_floor_pages = MIB(192),
+        };
+        PolicyTarget t;
+
+        policy_target(&in, &t);
+        CHECK_INTEQ(t.target_pages, MIB(608));
+        CHECK(t.by_avail);
+        CHECK_STREQ(t.reason, POLICY_REASON_AVAIL);
+        /* Deflating is never held back by it. */
+        in.host_target_pages = MIB(400);
+        policy_target(&in, &t);
+        CHECK_INTEQ(t.target_pages, MIB(400));
+        CHECK(!t.by_avail);
+        /* Already below the floor: no growth at all. */
+        in.host_target_pages = MIB(800);
+        in.avail_pages = MIB(150);
+        policy_target(&in, &t);
+        CHECK_INTEQ(t.target_pages, MIB(500));
+        CHECK(t.by_avail);
 }
 
 int main(void)
@@ -337,5 +406,6 @@ int main(void)
         RUN(step_backoff_and_slow_start);
         RUN(virtio_rule_holds_host_pages);
         RUN(relief);
+        RUN(target_avail_clamp);
         return test_summary();
 }

@@ -15,6 +15,7 @@ struct Timer {
         TimerFn fn;
         void *userdata;
         bool armed;
+        bool real_clock;                /* ignores the manual clock */
         uint64_t due_usec;              /* clock_now_usec() time */
         Timer *next;                    /* all timers, for timer_advance() */
 };
@@ -82,11 +83,16 @@ Timer *timer_free(Timer *t)
         return NULL;
 }
 
+void timer_set_real_clock(Timer *t)
+{
+        t->real_clock = true;
+}
+
 void timer_rearm(Timer *t, uint64_t delay_usec)
 {
         t->armed = true;
         t->due_usec = clock_now_usec() + delay_usec;
-        if (clock_is_manual() && delay_usec > 0) {
+        if (clock_is_manual() && delay_usec > 0 && !t->real_clock) {
                 (void) sd_event_source_set_enabled(t->source, SD_EVENT_OFF);
                 return;
         }
@@ -109,6 +115,11 @@ bool timer_armed(const Timer *t)
         return t && t->armed;
 }
 
+uint64_t timer_due_usec(const Timer *t)
+{
+        return t->due_usec;
+}
+
 int timer_advance(uint64_t usec)
 {
         uint64_t end;
@@ -121,7 +132,7 @@ int timer_advance(uint64_t usec)
                 Timer *first = NULL;
 
                 for (Timer *t = timers; t; t = t->next)
-                        if (t->armed && t->due_usec <= end && (!first || t->due_usec < first->due_usec))
+                        if (t->armed && !t->real_clock && t->due_usec <= end && (!first || t->due_usec < first->due_usec))
                                 first = t;
                 if (!first)
                         break;

@@ -19,8 +19,7 @@
 
 typedef struct Timer Timer;
 
-/* The handler.  It may re-arm, disarm or free other timers; it must not
- * free its own Timer. */
+/* The handler.  It may re-arm, disarm or free any timer, its own too. */
 typedef void (*TimerFn)(Timer *t, void *userdata);
 
 /*
@@ -32,10 +31,17 @@ int timer_new(sd_event *event, const char *name, int64_t priority, uint64_t accu
               void *userdata, Timer **ret);
 Timer *timer_free(Timer *t);    /* NULL-safe, returns NULL */
 
+/* Keep this timer on real time even under the manual clock: for timeouts
+ * about real peers (an idle control client), which a test moving the
+ * daemon's clock must not trigger. */
+void timer_set_real_clock(Timer *t);
+
 /* Fire once, @delay_usec from now (replacing any earlier arming). */
 void timer_rearm(Timer *t, uint64_t delay_usec);
 void timer_disarm(Timer *t);
 bool timer_armed(const Timer *t);      /* NULL-safe */
+/* When an armed timer falls due (clock_now_usec() time). */
+uint64_t timer_due_usec(const Timer *t);
 
 /*
  * Manual clock only: move the clock forward by @usec and run every timer

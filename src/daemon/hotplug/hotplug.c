@@ -10,9 +10,11 @@
 #include <libudev.h>
 
 #include "hotplug.h"
+#include "clock.h"
 #include "log.h"
 #include "macro.h"
 #include "root.h"
+#include "timer.h"
 
 /* A block that fails to online is retried this many times, this far apart:
  * enough to ride out a transient -EBUSY, never a busy loop. */
@@ -32,14 +34,29 @@ struct Hotplug {
         uint32_t delay_s;
         bool enabled;
         uint64_t events, onlined;
+        struct Retry *retries;          /* pending online retries, owned */
 };
 
+/* A failed online, tried again later.  Owned by its Hotplug's list. */
 typedef struct Retry {
         Hotplug *h;
-        sd_event_source *timer;
+        Timer *timer;
         char sysname[32];
         unsigned attempt;
+        struct Retry *next;
 } Retry;
+
+static Retry *retry_free(Retry *rt)
+{
+        for (Retry **p = &rt->h->retries; *p; p = &(*p)->next)
+                if (*p == rt) {
+                        *p = rt->next;
+                        break;
+                }
+        timer_free(rt->timer);
+        free(rt);
+        return NULL;
+}
 
 static bool sysname_valid(const char *s)
 {
@@ -112,14 +129,6 @@ int hotplug_plan(const char *action, const char *sysname, const char *state, Hot
         return 0;
 }
 
-static uint64_t now_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
-}
-
 static char *state_path(const char *sysname)
 {
         char p[96];
@@ -163,10 +172,10 @@ static int write_state(const char *sysname, const char *value)
 static void pause_now(Hotplug *h, const char *why)
 {
         if (h->delay_s > 0)
-                h->cb(h->userdata, now_usec() + h->delay_s * 1000000ULL, why);
+                h->cb(h->userdata, clock_now_usec() + h->delay_s * 1000000ULL, why);
 }
 
-static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
+static void on_retry(Timer *t, void *userdata);
 
 static void try_online(Hotplug *h, const char *sysname, const char *value, unsigned attempt)
 {
@@ -202,9 +211,13 @@ static void try_online(Hotplug *h, const char *sysname, const char *value, unsig
         rt->h = h;
         rt->attempt = attempt + 1;
         snprintf(rt->sysname, sizeof(rt->sysname), "%s", sysname);
-        if (sd_event_add_time_relative(h->event, &rt->timer, CLOCK_MONOTONIC, ONLINE_RETRY_USEC, 0, on_retry,
-                                       rt) < 0)
+        if (timer_new(h->event, "hotplug-retry", SD_EVENT_PRIORITY_NORMAL, 10000, on_retry, rt, &rt->timer) < 0) {
                 free(rt);
+                return;
+        }
+        rt->next = h->retries;
+        h->retries = rt;
+        timer_rearm(rt->timer, ONLINE_RETRY_USEC);
 }
 
 static const char *online_value(HotplugOnline p)
@@ -212,7 +225,7 @@ static const char *online_value(HotplugOnline p)
         return p == HOTPLUG_ONLINE_MOVABLE ? "online_movable" : p == HOTPLUG_ONLINE_KERNEL ? "online_kernel" : "online";
 }
 
-static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_retry(Timer *t, void *userdata)
 {
         Retry *rt = userdata;
         Hotplug *h = rt->h;
@@ -220,11 +233,9 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
         unsigned attempt = rt->attempt;
 
         snprintf(name, sizeof(name), "%s", rt->sysname);
-        sd_event_source_disable_unref(rt->timer);
-        free(rt);
+        retry_free(rt);
         if (h->enabled && h->policy != HOTPLUG_ONLINE_NONE)
                 try_online(h, name, online_value(h->policy), attempt);
-        return 0;
 }
 
 static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -326,6 +337,8 @@ Hotplug *hotplug_free(Hotplug *h)
         if (!h)
                 return NULL;
         monitor_stop(h);
+        while (h->retries)
+                retry_free(h->retries);
         sd_event_unref(h->event);
         free(h);
         return NULL;

@@ -12,11 +12,16 @@
 #include "pressure.h"
 #include "procfs.h"
 #include "root.h"
+#include "timer.h"
 
-/* MemAvailable is polled once a second: earlyoom polls up to 10 Hz when
- * memory is low; one read of /proc/meminfo per second costs nothing and
- * the PSI trigger is the fast path anyway. */
+/* MemAvailable is polled once a second while it is well above the floor,
+ * and ten times a second within NEAR_FLOOR_FACTOR of it (earlyoom polls up
+ * to 10 Hz when memory is low): one read of /proc/meminfo costs ~20 us, and
+ * a guest filling memory at 1 GiB/s crosses 100 MiB in 0.1 s.  The PSI
+ * trigger is the fast path where reclaim stalls. */
 #define MEMAVAIL_POLL_USEC      1000000ULL
+#define MEMAVAIL_FAST_POLL_USEC 100000ULL
+#define NEAR_FLOOR_FACTOR       2
 /* Pressure is acted on at the same priority as control I/O, before steps. */
 #define PRESSURE_PRIORITY       SD_EVENT_PRIORITY_IMPORTANT
 
@@ -27,7 +32,8 @@ struct Pressure {
         int psi_fd;
         sd_event_source *psi_source;
         const char *psi_problem;
-        sd_event_source *avail_timer;
+        Timer *avail_timer;
+        bool poll_wanted;               /* the balloon holds something to give */
         uint64_t min_available_kib;
         unsigned some_ms, window_ms;
 };
@@ -111,37 +117,51 @@ static void psi_open(Pressure *p)
         log_debug("PSI trigger \"%s\" registered", trig);
 }
 
-static int on_avail_timer(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_avail_timer(Timer *t, void *userdata)
 {
         Pressure *p = userdata;
+        uint64_t next = MEMAVAIL_POLL_USEC;
         MemInfo mi;
         int r;
 
         r = meminfo_read(&mi);
-        if (r >= 0 && mi.has_available && mi.available_kib < p->min_available_kib) {
-                char detail[96];
+        if (r >= 0 && mi.has_available) {
+                if (mi.available_kib < p->min_available_kib * NEAR_FLOOR_FACTOR)
+                        next = MEMAVAIL_FAST_POLL_USEC;
+                if (mi.available_kib < p->min_available_kib) {
+                        char detail[96];
 
-                snprintf(detail, sizeof(detail), "MemAvailable %llu MiB below %llu MiB",
-                         (unsigned long long) mi.available_kib / 1024,
-                         (unsigned long long) p->min_available_kib / 1024);
-                p->cb(p->userdata, "memavailable", detail);
+                        snprintf(detail, sizeof(detail), "MemAvailable %llu MiB below %llu MiB",
+                                 (unsigned long long) mi.available_kib / 1024,
+                                 (unsigned long long) p->min_available_kib / 1024);
+                        p->cb(p->userdata, "memavailable", detail);
+                }
         }
-        (void) sd_event_source_set_time_relative(s, MEMAVAIL_POLL_USEC);
-        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-        return 0;
+        /* The callback may have turned the poll off (nothing left to give). */
+        if (p->poll_wanted && p->min_available_kib > 0)
+                timer_rearm(t, next);
 }
 
 static void avail_setup(Pressure *p)
 {
-        if (p->min_available_kib == 0) {
-                p->avail_timer = sd_event_source_disable_unref(p->avail_timer);
+        if (p->min_available_kib == 0 || !p->poll_wanted) {
+                timer_disarm(p->avail_timer);
                 return;
         }
-        if (!p->avail_timer) {
-                if (sd_event_add_time_relative(p->event, &p->avail_timer, CLOCK_MONOTONIC, MEMAVAIL_POLL_USEC,
-                                               1000, on_avail_timer, p) >= 0)
-                        (void) sd_event_source_set_priority(p->avail_timer, PRESSURE_PRIORITY);
-        }
+        if (!p->avail_timer &&
+            timer_new(p->event, "pressure-memavailable", PRESSURE_PRIORITY, 1000, on_avail_timer, p,
+                      &p->avail_timer) < 0)
+                return;
+        if (!timer_armed(p->avail_timer))
+                timer_rearm(p->avail_timer, 0);
+}
+
+void pressure_set_poll(Pressure *p, bool want)
+{
+        if (!p || p->poll_wanted == want)
+                return;
+        p->poll_wanted = want;
+        avail_setup(p);
 }
 
 void pressure_reconfigure(Pressure *p, const Config *c)
@@ -176,7 +196,7 @@ Pressure *pressure_free(Pressure *p)
         if (!p)
                 return NULL;
         psi_close(p);
-        sd_event_source_disable_unref(p->avail_timer);
+        timer_free(p->avail_timer);
         sd_event_unref(p->event);
         free(p);
         return NULL;
@@ -189,7 +209,12 @@ bool pressure_psi_active(const Pressure *p)
 
 bool pressure_memavailable_active(const Pressure *p)
 {
-        return p && p->avail_timer;
+        return p && p->min_available_kib > 0;
+}
+
+bool pressure_memavailable_polling(const Pressure *p)
+{
+        return p && timer_armed(p->avail_timer);
 }
 
 const char *pressure_psi_problem(const Pressure *p)

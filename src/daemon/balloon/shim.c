@@ -94,3 +94,60 @@ const char *shim_transport_to_string(uint32_t transport)
                 return "none";
         }
 }
+
+/* ---- the ops table over the real device ------------------------------- */
+
+static int ioctl_errno(int fd, unsigned long req, void *arg)
+{
+        return ioctl(fd, req, arg) < 0 ? -errno : 0;
+}
+
+static int real_get_state(void *ctx, struct memballoon_state *ret)
+{
+        return shim_get_state(ctx, ret);
+}
+
+static int real_batch(void *ctx, bool inflate, struct memballoon_batch *b)
+{
+        const Shim *s = ctx;
+
+        b->argsz = sizeof(*b);
+        return ioctl_errno(s->fd, inflate ? MEMBALLOON_INFLATE : MEMBALLOON_DEFLATE, b);
+}
+
+static int real_set_stats(void *ctx, const struct memballoon_stats *st)
+{
+        const Shim *s = ctx;
+
+        return ioctl_errno(s->fd, MEMBALLOON_SET_STATS, (void *) st);
+}
+
+static int real_set_oom(void *ctx, uint64_t nr_pages)
+{
+        const Shim *s = ctx;
+        struct memballoon_oom o = { .argsz = sizeof(o), .nr_pages = nr_pages };
+
+        return ioctl_errno(s->fd, MEMBALLOON_SET_OOM, &o);
+}
+
+static int real_sim_set_target(void *ctx, uint64_t target_pages)
+{
+        const Shim *s = ctx;
+        struct memballoon_sim_target t = { .argsz = sizeof(t), .target_pages = target_pages };
+
+        return ioctl_errno(s->fd, MEMBALLOON_SIM_SET_TARGET, &t);
+}
+
+static int real_read_events(void *ctx, struct memballoon_event *buf, unsigned max)
+{
+        return shim_read_events(ctx, buf, max);
+}
+
+const ShimOps shim_ops = {
+        .get_state = real_get_state,
+        .batch = real_batch,
+        .set_stats = real_set_stats,
+        .set_oom = real_set_oom,
+        .sim_set_target = real_sim_set_target,
+        .read_events = real_read_events,
+};

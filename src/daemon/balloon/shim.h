@@ -41,3 +41,22 @@ int shim_get_state(const Shim *s, struct memballoon_state *ret);
 int shim_read_events(const Shim *s, struct memballoon_event *buf, unsigned max);
 
 const char *shim_transport_to_string(uint32_t transport);
+
+/*
+ * What the balloon controller needs from the shim, as a table, so the
+ * controller runs on the real device (shim_ops, @ctx a Shim *) or on the
+ * in-memory fake of the unit tests (tests/unit/fake-shim.c).  Every call
+ * returns 0 (or a count) or -errno, as the ioctl would.
+ */
+typedef struct ShimOps {
+        int (*get_state)(void *ctx, struct memballoon_state *ret);
+        /* INFLATE (@inflate) or DEFLATE of @b->nr_pages; fills the rest of @b. */
+        int (*batch)(void *ctx, bool inflate, struct memballoon_batch *b);
+        int (*set_stats)(void *ctx, const struct memballoon_stats *st);
+        int (*set_oom)(void *ctx, uint64_t nr_pages);
+        int (*sim_set_target)(void *ctx, uint64_t target_pages);
+        /* Queued events without blocking: how many were stored, or -errno. */
+        int (*read_events)(void *ctx, struct memballoon_event *buf, unsigned max);
+} ShimOps;
+
+extern const ShimOps shim_ops;

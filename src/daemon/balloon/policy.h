@@ -28,6 +28,12 @@ typedef struct PolicyInput {
          * guest may not take back pages the host still asks for; only what
          * it loaned beyond the host's target.  Always true in simulate mode. */
         bool may_deflate_below_host;
+        /* MemAvailable now, and the level inflation must not take it below
+         * (oom.min_available_mb plus one relief step): the balloon never
+         * causes the pressure its own relief would answer. */
+        bool has_avail;
+        uint64_t avail_pages;
+        uint64_t avail_floor_pages;
 } PolicyInput;
 
 /* Reasons, as shown in status (balloon.reason). */
@@ -36,6 +42,7 @@ typedef struct PolicyInput {
 #define POLICY_REASON_GARBAGE   "host target is not a valid size; ignored"
 #define POLICY_REASON_DEBT      "memory released on OOM is not taken back until the OOM debt decays (memballoonctl reset-oom clears it)"
 #define POLICY_REASON_PAUSED    "loaning is paused"
+#define POLICY_REASON_AVAIL     "inflating further would take MemAvailable below oom.min_available_mb plus one oom.relief_step_mb; holding here"
 #define POLICY_REASON_HOST_HOLD "the host's target holds the balloon: it did not offer deflate-on-oom, so the guest may not take these pages back (QEMU: -device virtio-balloon-pci,deflate-on-oom=on; libvirt: <memballoon model='virtio' autodeflate='on'>)"
 
 typedef struct PolicyTarget {
@@ -46,6 +53,7 @@ typedef struct PolicyTarget {
         bool by_debt;                   /* OOM debt lowered it */
         bool by_auto;                   /* auto loan raised it above the host's */
         bool by_host_hold;              /* the virtio rule kept it up */
+        bool by_avail;                  /* MemAvailable's floor stopped inflation */
         const char *reason;             /* first of the above that applies, or NULL */
 } PolicyTarget;
 
@@ -100,26 +108,43 @@ void policy_next_step(Stepper *st, const StepLimits *lim, uint64_t target_pages,
                       uint64_t actual_pages, uint64_t now_usec, StepDecision *ret);
 
 /*
- * Pressure relief (PSI trigger or MemAvailable below its floor).  Each
- * event within the back-off of the previous one extends a streak: the step
- * doubles (up to 16x) and the back-off doubles (up to 8x), so repeated
- * pressure gives way faster and the balloon re-inflates more slowly, never
- * oscillating faster than the configured back-off.
+ * Pressure relief (PSI trigger or MemAvailable below oom.min_available_mb).
+ *
+ * Give back only what is needed: enough to bring MemAvailable back to its
+ * floor plus one step (a PSI stall with MemAvailable above that gets one
+ * step), never more than the balloon holds or the virtio rule allows.
+ * Inflation is then held off for the back-off; pressure that comes back
+ * soon after the hold ended (re-inflation was too early) doubles the next
+ * hold, up to 8x.  Events during a hold extend it but do not double it:
+ * one wave of pressure is one episode, however many signals it raises.
  */
 typedef struct ReliefState {
-        uint32_t streak;
+        uint32_t streak;                /* episodes in a row, 0 = none yet */
         uint64_t hold_until_usec;       /* no inflating before this */
+        uint64_t hold_usec;             /* length of the current hold */
 } ReliefState;
 
+typedef struct ReliefInput {
+        uint64_t now_usec;
+        bool psi;                       /* a PSI stall, not (only) MemAvailable */
+        bool has_avail;
+        uint64_t avail_pages;           /* MemAvailable now */
+        uint64_t avail_floor_pages;     /* oom.min_available_mb */
+        uint64_t step_pages;            /* oom.relief_step_mb */
+        uint64_t backoff_usec;          /* oom.backoff_s */
+        uint64_t actual_pages;
+        uint64_t host_target_pages;
+        bool may_deflate_below_host;
+} ReliefInput;
+
 typedef struct ReliefDecision {
+        uint64_t need_pages;            /* what would relieve the pressure */
         uint64_t release_pages;         /* take this much out of the balloon now */
         uint64_t hold_until_usec;
         bool limited_by_host;           /* the virtio rule allowed less */
 } ReliefDecision;
 
-void policy_relief(ReliefState *st, uint64_t now_usec, uint64_t step_pages, uint64_t backoff_usec,
-                   uint64_t actual_pages, uint64_t host_target_pages, bool may_deflate_below_host,
-                   ReliefDecision *ret);
+void policy_relief(ReliefState *st, const ReliefInput *in, ReliefDecision *ret);
 
 /* Feed back the result of an INFLATE (@nomem: stopped by allocation failure). */
 void policy_inflate_result(Stepper *st, const StepLimits *lim, uint64_t requested,

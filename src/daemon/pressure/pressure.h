@@ -28,7 +28,13 @@ void pressure_reconfigure(Pressure *p, const Config *c);
 Pressure *pressure_free(Pressure *p);
 
 bool pressure_psi_active(const Pressure *p);
+/* The MemAvailable signal is configured (oom.min_available_mb > 0) ... */
 bool pressure_memavailable_active(const Pressure *p);
+/* ... and polled now: only while pressure_set_poll(p, true), i.e. while the
+ * balloon holds pages it could give back (or auto loan is on).  An empty
+ * balloon has nothing to relieve, so the daemon does not wake for it. */
+bool pressure_memavailable_polling(const Pressure *p);
+void pressure_set_poll(Pressure *p, bool want);
 /* Why PSI is not active, or NULL. */
 const char *pressure_psi_problem(const Pressure *p);
 

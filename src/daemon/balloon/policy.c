@@ -19,14 +19,26 @@ void policy_target(const PolicyInput *in, PolicyTarget *ret)
                 t = in->total_pages;
                 r.by_ram = true;
         }
-        if (in->oom_debt_pages > 0 && t > 0) {
-                r.by_debt = true;
-                t = t > in->oom_debt_pages ? t - in->oom_debt_pages : 0;
-        }
         limit = in->total_pages > in->floor_pages ? in->total_pages - in->floor_pages : 0;
         if (t > limit) {
                 t = limit;
                 r.by_floor = true;
+        }
+        /* Debt counts from the target the guest could meet, so a release
+         * below a floor-clamped target is a release. */
+        if (in->oom_debt_pages > 0 && t > 0) {
+                r.by_debt = true;
+                t = t > in->oom_debt_pages ? t - in->oom_debt_pages : 0;
+        }
+        /* Never inflate into the pressure floor: stop where MemAvailable
+         * would fall below it (each step takes its pages from there). */
+        if (in->has_avail && t > in->actual_pages) {
+                uint64_t room = in->avail_pages > in->avail_floor_pages ? in->avail_pages - in->avail_floor_pages : 0;
+
+                if (t - in->actual_pages > room) {
+                        t = in->actual_pages + room;
+                        r.by_avail = true;
+                }
         }
         /* A pause holds the balloon where it is, but never keeps it above
          * the target: giving memory back is always allowed. */
@@ -50,6 +62,8 @@ void policy_target(const PolicyInput *in, PolicyTarget *ret)
                 r.reason = POLICY_REASON_HOST_HOLD;
         else if (in->paused && r.target_pages < MIN(raw, limit))
                 r.reason = POLICY_REASON_PAUSED;
+        else if (r.by_avail)
+                r.reason = POLICY_REASON_AVAIL;
         else if (r.by_floor)
                 r.reason = POLICY_REASON_FLOOR;
         else if (r.by_ram)
@@ -134,24 +148,35 @@ void policy_inflate_result(Stepper *st, const StepLimits *lim, uint64_t requeste
                 st->rate_pages = MIN(st->rate_pages * 2, lim->inflate_max_pages);
 }
 
-void policy_relief(ReliefState *st, uint64_t now_usec, uint64_t step_pages, uint64_t backoff_usec,
-                   uint64_t actual_pages, uint64_t host_target_pages, bool may_deflate_below_host,
-                   ReliefDecision *ret)
+void policy_relief(ReliefState *st, const ReliefInput *in, ReliefDecision *ret)
 {
-        uint64_t step, allowed, hold;
+        uint64_t need = 0, allowed, want_avail = in->avail_floor_pages + in->step_pages;
 
-        st->streak = now_usec < st->hold_until_usec ? st->streak + 1 : 1;
-        step = step_pages << MIN(st->streak - 1, 4U);
-        hold = backoff_usec << MIN(st->streak - 1, 3U);
+        if (in->has_avail && in->avail_pages < want_avail)
+                need = want_avail - in->avail_pages;
+        if (in->psi && need < in->step_pages)
+                need = in->step_pages;
+        if (!in->has_avail && need < in->step_pages)
+                need = in->step_pages;
 
-        allowed = actual_pages;
-        if (!may_deflate_below_host)
-                allowed = actual_pages > host_target_pages ? actual_pages - host_target_pages : 0;
+        if (in->now_usec < st->hold_until_usec) {
+                /* The same episode: hold on from now, at the same length. */
+        } else if (st->streak > 0 && in->now_usec < st->hold_until_usec + st->hold_usec) {
+                /* Back soon after the hold ended: hold longer. */
+                st->streak = MIN(st->streak + 1, 4U);
+        } else
+                st->streak = 1;
+        st->hold_usec = in->backoff_usec << (st->streak - 1);
+        st->hold_until_usec = in->now_usec + st->hold_usec;
+
+        allowed = in->actual_pages;
+        if (!in->may_deflate_below_host)
+                allowed = in->actual_pages > in->host_target_pages ? in->actual_pages - in->host_target_pages : 0;
 
         *ret = (ReliefDecision) {
-                .release_pages = MIN(step, allowed),
-                .hold_until_usec = now_usec + hold,
-                .limited_by_host = !may_deflate_below_host && step > allowed,
+                .need_pages = need,
+                .release_pages = MIN(need, allowed),
+                .hold_until_usec = st->hold_until_usec,
+                .limited_by_host = !in->may_deflate_below_host && need > allowed,
         };
-        st->hold_until_usec = ret->hold_until_usec;
 }

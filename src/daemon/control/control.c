@@ -13,6 +13,7 @@
 
 #include "control.h"
 #include "log.h"
+#include "timer.h"
 #include "macro.h"
 
 /* Bytes read from one client per wakeup: bounds the work one client can
@@ -44,7 +45,7 @@ struct Client {
         int fd;
         struct ucred cred;
         sd_event_source *io;
-        sd_event_source *idle;
+        Timer *idle;
         char *in;
         size_t in_len;
         char *out;
@@ -67,7 +68,7 @@ static void client_free(Client *c)
                 c->next->prev = c->prev;
         s->n_clients--;
         sd_event_source_disable_unref(c->io);
-        sd_event_source_disable_unref(c->idle);
+        timer_free(c->idle);
         if (c->fd >= 0)
                 close(c->fd);
         free(c->in);
@@ -208,7 +209,7 @@ static int client_on_io(sd_event_source *s, int fd, uint32_t revents, void *user
                         eof = true;
                 if (n > 0) {
                         c->in_len += (size_t) n;
-                        sd_event_source_set_time_relative(c->idle, CLIENT_IDLE_USEC);
+                        timer_rearm(c->idle, CLIENT_IDLE_USEC);
                 }
                 if (client_process(c, eof) < 0)
                         goto drop;
@@ -226,13 +227,12 @@ drop:
         return 0;
 }
 
-static int client_on_idle(sd_event_source *s, uint64_t usec, void *userdata)
+static void client_on_idle(Timer *t, void *userdata)
 {
         Client *c = userdata;
 
         log_debug("Control: dropping idle client pid %d", (int) c->cred.pid);
         client_free(c);
-        return 0;
 }
 
 static int server_on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -277,9 +277,14 @@ static int server_on_accept(sd_event_source *s, int fd, uint32_t revents, void *
         }
         c->fd = TAKE_FD(cfd);
         r = sd_event_add_io(srv->event, &c->io, c->fd, EPOLLIN, client_on_io, c);
+        /* 100 ms accuracy: the idle limit is 30 s. */
         if (r >= 0)
-                r = sd_event_add_time_relative(srv->event, &c->idle, CLOCK_MONOTONIC,
-                                               CLIENT_IDLE_USEC, 0, client_on_idle, c);
+                r = timer_new(srv->event, "control-idle", SD_EVENT_PRIORITY_NORMAL, 100000, client_on_idle, c,
+                              &c->idle);
+        if (r >= 0) {
+                timer_set_real_clock(c->idle);
+                timer_rearm(c->idle, CLIENT_IDLE_USEC);
+        }
         if (r < 0) {
                 log_warning_errno(r, "Control: cannot watch client: %m, dropping it");
                 client_free(c);
