@@ -145,7 +145,7 @@ TEST(defaults)
         CHECK_INTEQ(c.auto_loan.headroom_mb, 512);
         CHECK_INTEQ(c.auto_loan.interval_s, 10);
         CHECK_INTEQ(c.oom.release_mb, 64);
-        CHECK_INTEQ(c.oom.debt_decay_mb_per_min, 16);
+        CHECK_INTEQ(c.oom.debt_decay_mb_per_min, 1024);
         CHECK_INTEQ(c.oom.psi_some_ms, 150);
         CHECK_INTEQ(c.oom.psi_window_ms, 1000);
         CHECK_INTEQ(c.oom.min_available_mb, 128);

@@ -160,7 +160,7 @@ static const ConfigKey config_keys[] = {
                 "Balloon size to reach when balloon.source is simulate."),
         /* Our choice: the target normally arrives by event; this only catches a lost one. */
         INT_KEY("balloon", "poll_interval_s", balloon.poll_interval_s, 60, 0, SEC_MAX, "s",
-                "Re-read the target this often in case an event was missed; 0 disables."),
+                "While pages are loaned or a target is set, re-read the target this often in case an event was missed; 0 disables."),
         /*
          * Our choice: 64 MiB is 16384 pages, 64 round trips of the stock
          * driver's 256-PFN array, short enough that the loop stays responsive.
@@ -194,10 +194,13 @@ static const ConfigKey config_keys[] = {
         INT_KEY("oom", "release_mb", oom.release_mb, 64, 0, 1024, "MiB",
                 "Memory the shim's OOM notifier frees per call; 0 disables the notifier."),
         /* cmm.c never re-loans oom_freed_pages on its own (0 here).  A host
-         * that asked for memory should get it back once the spike is over,
-         * so the default re-loans 64 MiB (one default release) in 4 minutes. */
-        INT_KEY("oom", "debt_decay_mb_per_min", oom.debt_decay_mb_per_min, 16, 0, MEM_MB_MAX, "MiB/min",
-                "Rate at which OOM debt is forgotten; 0 keeps it until reset-oom."),
+         * that asked for memory should get it back once the spike is over.
+         * Repayment starts only after oom.backoff_s without pressure, and
+         * inflation never takes MemAvailable below its floor plus one step,
+         * so it can be quick: 1 GiB a minute re-loans a 574 MiB loan
+         * (issue 9's libvirt case) in 34 s, where 16 MiB/min took 36 min. */
+        INT_KEY("oom", "debt_decay_mb_per_min", oom.debt_decay_mb_per_min, 1024, 0, MEM_MB_MAX, "MiB/min",
+                "After oom.backoff_s without pressure, re-loan memory released on pressure or OOM at this rate; 0 keeps it until reset-oom."),
         /* Documentation/accounting/psi.rst example trigger: "some 150000 1000000". */
         INT_KEY("oom", "psi_some_ms", oom.psi_some_ms, 150, 1, 10000, "ms",
                 "PSI memory trigger: stall time that fires it, per oom.psi_window_ms."),
@@ -207,10 +210,12 @@ static const ConfigKey config_keys[] = {
         /* Our choice: below 128 MiB available the guest is close to reclaim storms. */
         INT_KEY("oom", "min_available_mb", oom.min_available_mb, 128, 0, MEM_MB_MAX, "MiB",
                 "Treat MemAvailable below this as memory pressure."),
+        /* Our choice: one default inflate step, so the margin above the
+         * floor absorbs one step of a growing workload between polls. */
         INT_KEY("oom", "relief_step_mb", oom.relief_step_mb, 64, 1, STEP_MB_MAX, "MiB",
-                "Deflate this much at once per pressure event."),
+                "Margin above oom.min_available_mb: relief gives back until MemAvailable is back at the floor plus this, inflation stops there, and a PSI stall gives back this much."),
         INT_KEY("oom", "backoff_s", oom.backoff_s, 30, 0, SEC_MAX, "s",
-                "Do not inflate for this long after a pressure event."),
+                "Do not inflate for this long after a pressure episode; pressure returning soon after doubles it, up to 8x."),
 
         /* hotplug: memory blocks coming and going */
         BOOL_KEY("hotplug", "enabled", hotplug.enabled, true,
@@ -270,7 +275,7 @@ static const ConfigKey config_keys[] = {
         /* stats: guest statistics for the host */
         /* The virtio stats queue is host-driven; pushing on our own is optional. */
         INT_KEY("stats", "interval_s", stats.interval_s, 5, 0, SEC_MAX, "s",
-                "Refresh guest statistics this often; 0 only when the host asks."),
+                "While the host polls statistics, also refresh them this often between its requests; 0 only when the host asks."),
 
         /* control: the memballoonctl socket */
         /* DESIGN.md 6 */
