@@ -331,7 +331,7 @@ int manager_reload(Manager *m, char **ret_error)
 {
         _cleanup_free_ char *err = NULL;
         ControlSettings cs;
-        Config c;
+        Config c, old;
         int r;
 
         (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, clock_now_usec());
@@ -345,28 +345,34 @@ int manager_reload(Manager *m, char **ret_error)
                 return r;
         }
 
-        cs = control_settings(&c);
-        r = control_server_update(m->control, &cs);
-        if (r == -EBUSY) {
+        if (config_changed(&m->config, &c, "control.socket", NULL)) {
                 log_notice("control.socket changed to %s; the new path takes effect after a restart",
                            c.control.socket);
                 /* Keep reporting the socket we actually listen on. */
                 free(c.control.socket);
                 c.control.socket = strdup(m->config.control.socket);
-        } else if (r < 0)
-                log_warning_errno(r, "Failed to apply control socket permissions: %m, ignoring");
+        }
+        if (config_changed(&m->config, &c, "control", NULL)) {
+                cs = control_settings(&c);
+                r = control_server_update(m->control, &cs);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to apply control socket permissions: %m, ignoring");
+        }
 
-        config_done(&m->config);
+        /* Components keep a pointer to m->config; each works out what
+         * changed for it from @old with config_changed(). */
+        old = m->config;
         m->config = c;
         m->config_loaded_usec = clock_now_usec();
         manager_apply_log(m);
-        balloon_reconfigure(m->balloon);
+        balloon_reconfigure(m->balloon);  /* re-applies everything: cheap, idempotent */
         if (m->ksm)
-                ksm_reconfigure(m->ksm);
+                ksm_reconfigure(m->ksm, &old);
         if (m->pressure)
-                pressure_reconfigure(m->pressure, &m->config);
+                pressure_reconfigure(m->pressure, &old);
         if (m->hotplug)
-                hotplug_reconfigure(m->hotplug, &m->config);
+                hotplug_reconfigure(m->hotplug, &m->config, &old);
+        config_done(&old);
         log_struct(LOG_INFO, MSGID_RELOADED, NULL, "Configuration reloaded from %s", m->config.path);
         manager_notify_status(m);
         (void) sd_notify(false, "READY=1");
@@ -420,7 +426,7 @@ int manager_start(Manager *m)
         r = ksm_new(m->event, &m->config, &m->ksm);
         if (r < 0)
                 return log_oom_error();
-        ksm_reconfigure(m->ksm);
+        ksm_reconfigure(m->ksm, NULL);
         return 0;
 }
 

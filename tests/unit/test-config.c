@@ -765,9 +765,35 @@ TEST(man_page)
         }
 }
 
+/* What changed on reload: one function over the key table. */
+TEST(changed)
+{
+        Config a, b;
+
+        if (!parse_ok("oom = { psi_some_ms = 100; }; control = { socket = \"/run/x\"; };", &a) ||
+            !parse_ok("oom = { psi_some_ms = 200; }; control = { socket = \"/run/x\"; };", &b))
+                return;
+        CHECK(config_changed(&a, &b, "oom", NULL));
+        CHECK(config_changed(&a, &b, "oom.psi_some_ms", NULL));
+        CHECK(!config_changed(&a, &b, "oom.psi_window_ms", NULL));
+        CHECK(config_changed(&a, &b, "ksm", "oom.psi_some_ms", NULL));
+        CHECK(!config_changed(&a, &b, "ksm", "balloon", "control", NULL));
+        CHECK(!config_changed(&a, &b, "control.socket", NULL));
+        CHECK(config_changed(NULL, &b, "ksm", NULL));
+        config_done(&b);
+        /* Strings compare by value, not by pointer. */
+        if (!parse_ok("oom = { psi_some_ms = 100; }; control = { socket = \"/run/y\"; };", &b))
+                return;
+        CHECK(config_changed(&a, &b, "control.socket", NULL));
+        CHECK(!config_changed(&a, &b, "oom", NULL));
+        config_done(&a);
+        config_done(&b);
+}
+
 int main(void)
 {
         RUN(defaults);
+        RUN(changed);
         RUN(enum_names);
         RUN(empty_is_defaults);
         RUN(full_file);

@@ -7,7 +7,7 @@ void policy_target(const PolicyInput *in, PolicyTarget *ret)
         uint64_t raw, limit, t;
         PolicyTarget r = {};
 
-        raw = in->host_target_garbage ? in->actual_pages : in->host_target_pages;
+        raw = in->host_target_pages;
         if (in->auto_enabled && in->auto_target_pages > raw) {
                 raw = in->auto_target_pages;
                 r.by_auto = true;
@@ -46,7 +46,7 @@ void policy_target(const PolicyInput *in, PolicyTarget *ret)
                 t = in->actual_pages;
         /* The virtio rule outranks debt and floor: what the host still asks
          * for and the guest holds stays, unless deflate-on-oom allows. */
-        if (!in->may_deflate_below_host && !in->host_target_garbage) {
+        if (!in->may_deflate_below_host) {
                 uint64_t hold = MIN(in->host_target_pages, in->actual_pages);
 
                 if (t < hold) {
@@ -56,9 +56,7 @@ void policy_target(const PolicyInput *in, PolicyTarget *ret)
         }
 
         r.target_pages = t;
-        if (in->host_target_garbage)
-                r.reason = POLICY_REASON_GARBAGE;
-        else if (r.by_host_hold)
+        if (r.by_host_hold)
                 r.reason = POLICY_REASON_HOST_HOLD;
         else if (in->paused && r.target_pages < MIN(raw, limit))
                 r.reason = POLICY_REASON_PAUSED;

@@ -16,7 +16,6 @@
 
 typedef struct PolicyInput {
         uint64_t host_target_pages;     /* what the host (or config) asks for */
-        bool host_target_garbage;       /* the host's value was not a valid size */
         bool auto_enabled;
         uint64_t auto_target_pages;     /* balloon size auto loan would reach */
         uint64_t total_pages;           /* guest RAM: managed + loaned */
@@ -39,7 +38,6 @@ typedef struct PolicyInput {
 /* Reasons, as shown in status (balloon.reason). */
 #define POLICY_REASON_FLOOR     "host target would leave less than balloon.min_mem_mb; stopped at the floor"
 #define POLICY_REASON_RAM       "host target exceeds guest RAM; clamped"
-#define POLICY_REASON_GARBAGE   "host target is not a valid size; ignored"
 #define POLICY_REASON_DEBT      "memory released on OOM is not taken back until the OOM debt decays (memballoonctl reset-oom clears it)"
 #define POLICY_REASON_PAUSED    "loaning is paused"
 #define POLICY_REASON_AVAIL     "inflating further would take MemAvailable below oom.min_available_mb plus one oom.relief_step_mb; holding here"

@@ -403,6 +403,43 @@ static bool group_known(const char *group)
         return false;
 }
 
+static bool key_differs(const ConfigKey *k, const Config *a, const Config *b)
+{
+        if (k->type == KEY_STRING) {
+                const char *x = *(char *const *) key_field(a, k), *y = *(char *const *) key_field(b, k);
+
+                return (x == NULL) != (y == NULL) || (x && strcmp(x, y) != 0);
+        }
+        return memcmp(key_field(a, k), key_field(b, k), k->size) != 0;
+}
+
+bool config_changed(const Config *a, const Config *b, ...)
+{
+        const char *what;
+        bool changed = false;
+        va_list ap;
+
+        if (!a || !b)
+                return true;
+        va_start(ap, b);
+        while (!changed && (what = va_arg(ap, const char *))) {
+                const char *dot = strchr(what, '.');
+                size_t glen = dot ? (size_t) (dot - what) : strlen(what);
+
+                for (size_t i = 0; i < ELEMENTSOF(config_keys) && !changed; i++) {
+                        const ConfigKey *k = &config_keys[i];
+
+                        if (strlen(k->group) != glen || strncmp(k->group, what, glen) != 0)
+                                continue;
+                        if (dot && strcmp(k->name, dot + 1) != 0)
+                                continue;
+                        changed = key_differs(k, a, b);
+                }
+        }
+        va_end(ap);
+        return changed;
+}
+
 /* "a, b and c" for the groups, in table order, into a fixed buffer. */
 static const char *group_names(char *buf, size_t size)
 {

@@ -132,6 +132,14 @@ int config_load(const char *path, Config *ret, char **ret_error);
  */
 void config_dump(const Config *c, FILE *f);
 
+/*
+ * What changed on reload, worked out in one place from the key table.
+ * The arguments after @b name groups ("oom") or keys ("oom.psi_some_ms"),
+ * ending with NULL.  True if any of them differs between @a and @b, or if
+ * either is NULL (the first configuration: everything is new).
+ */
+bool config_changed(const Config *a, const Config *b, ...) __attribute__((sentinel));
+
 /* Name strings for enums, as they appear in the file. */
 const char *balloon_source_to_string(BalloonSource s);
 const char *hotplug_online_to_string(HotplugOnline h);

@@ -299,11 +299,11 @@ static int monitor_start(Hotplug *h)
         return r;
 }
 
-void hotplug_reconfigure(Hotplug *h, const Config *c)
+void hotplug_reconfigure(Hotplug *h, const Config *c, const Config *old)
 {
         h->policy = c->hotplug.online;
         h->delay_s = c->hotplug.delay_s;
-        if (c->hotplug.enabled == h->enabled)
+        if (!config_changed(old, c, "hotplug.enabled", NULL))
                 return;
         h->enabled = c->hotplug.enabled;
         if (!h->enabled) {
@@ -327,7 +327,7 @@ int hotplug_new(sd_event *event, const Config *c, HotplugPauseFn cb, void *userd
         h->event = sd_event_ref(event);
         h->cb = cb;
         h->userdata = userdata;
-        hotplug_reconfigure(h, c);
+        hotplug_reconfigure(h, c, NULL);
         *ret = h;
         return 0;
 }

@@ -20,7 +20,8 @@ typedef struct Hotplug Hotplug;
 typedef void (*HotplugPauseFn)(void *userdata, uint64_t until_usec, const char *why);
 
 int hotplug_new(sd_event *event, const Config *c, HotplugPauseFn cb, void *userdata, Hotplug **ret);
-void hotplug_reconfigure(Hotplug *h, const Config *c);
+/* Apply @c; @old is the previous config (NULL at start). */
+void hotplug_reconfigure(Hotplug *h, const Config *c, const Config *old);
 Hotplug *hotplug_free(Hotplug *h);
 
 /* "udev", "kernel", or NULL when not watching. */

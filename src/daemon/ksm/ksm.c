@@ -72,7 +72,6 @@ struct Ksm {
         sd_event_source *unmerge_child;
 
         bool enabled;                   /* ksm.enabled as last applied */
-        Config applied;                 /* ksm.* as last applied (other groups unused) */
         bool active;                    /* we hold the knobs; saved[] is valid */
         bool paused;                    /* after an unmerge, until ksm_resume() */
         uint64_t saved[_KNOB_MAX];      /* values found when we took the knobs */
@@ -686,26 +685,12 @@ Ksm *ksm_free(Ksm *k)
         return NULL;
 }
 
-/* The ksm.* settings the policy depends on changed? */
-static bool policy_changed(const Config *a, const Config *b)
-{
-        return a->ksm.policy != b->ksm.policy || a->ksm.threshold_percent != b->ksm.threshold_percent ||
-               a->ksm.max_cpu_percent != b->ksm.max_cpu_percent ||
-               a->ksm.pages_to_scan_min != b->ksm.pages_to_scan_min ||
-               a->ksm.pages_to_scan_max != b->ksm.pages_to_scan_max || a->ksm.sleep_ms_min != b->ksm.sleep_ms_min ||
-               a->ksm.min_yield_mb_per_cpu_s != b->ksm.min_yield_mb_per_cpu_s ||
-               a->ksm.kernel_advisor != b->ksm.kernel_advisor ||
-               a->ksm.advisor_target_scan_s != b->ksm.advisor_target_scan_s ||
-               a->ksm.interval_s != b->ksm.interval_s;
-}
-
-void ksm_reconfigure(Ksm *k)
+void ksm_reconfigure(Ksm *k, const Config *old)
 {
         const Config *c = k->config;
-        bool was = k->enabled, changed = policy_changed(&k->applied, c);
+        bool was = k->enabled, changed = config_changed(old, c, "ksm", NULL);
 
         k->enabled = c->ksm.enabled;
-        k->applied.ksm = c->ksm;
 
         if (!c->ksm.enabled) {
                 if (was) {

@@ -31,7 +31,7 @@ Ksm *ksm_free(Ksm *k);
 /* Apply the (new) configuration: take the knobs and start the timer when
  * ksm.enabled is true, give them back when it turned false, and restart
  * the policy when its settings changed.  Used at start and after reload. */
-void ksm_reconfigure(Ksm *k);
+void ksm_reconfigure(Ksm *k, const Config *old);
 
 /* The daemon stops: give the knobs back. */
 void ksm_stop(Ksm *k);

@@ -34,8 +34,9 @@ struct Pressure {
         const char *psi_problem;
         Timer *avail_timer;
         bool poll_wanted;               /* the balloon holds something to give */
+        const Config *config;           /* the manager's, current */
         uint64_t min_available_kib;
-        unsigned some_ms, window_ms;
+        unsigned some_ms, window_ms;    /* of the trigger in force */
 };
 
 int pressure_trigger_format(char *buf, size_t size, unsigned some_ms, unsigned window_ms)
@@ -164,9 +165,10 @@ void pressure_set_poll(Pressure *p, bool want)
         avail_setup(p);
 }
 
-void pressure_reconfigure(Pressure *p, const Config *c)
+void pressure_reconfigure(Pressure *p, const Config *old)
 {
-        bool psi_changed = p->some_ms != c->oom.psi_some_ms || p->window_ms != c->oom.psi_window_ms;
+        const Config *c = p->config;
+        bool psi_changed = config_changed(old, c, "oom.psi_some_ms", "oom.psi_window_ms", NULL);
 
         p->some_ms = c->oom.psi_some_ms;
         p->window_ms = c->oom.psi_window_ms;
@@ -186,7 +188,8 @@ int pressure_new(sd_event *event, const Config *c, PressureFn cb, void *userdata
         p->cb = cb;
         p->userdata = userdata;
         p->psi_fd = -1;
-        pressure_reconfigure(p, c);
+        p->config = c;
+        pressure_reconfigure(p, NULL);
         *ret = p;
         return 0;
 }

@@ -20,10 +20,12 @@ typedef void (*PressureFn)(void *userdata, const char *signal, const char *detai
 
 /* Start watching.  Signals that cannot be set up are reported by
  * pressure_psi_problem() and logged, not fatal.  -ENOMEM only. */
+/* @c must outlive the Pressure (the manager's, updated in place). */
 int pressure_new(sd_event *event, const Config *c, PressureFn cb, void *userdata, Pressure **ret);
 
-/* Apply changed oom.* keys (re-registers the PSI trigger). */
-void pressure_reconfigure(Pressure *p, const Config *c);
+/* After a reload: @c (given to pressure_new()) holds the new settings,
+ * @old the previous ones.  Re-registers the PSI trigger if it changed. */
+void pressure_reconfigure(Pressure *p, const Config *old);
 
 Pressure *pressure_free(Pressure *p);
 
