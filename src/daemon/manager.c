@@ -30,17 +30,23 @@ static void manager_apply_log(const Manager *m)
 void manager_notify_status(Manager *m)
 {
         _cleanup_free_ char *line = NULL;
-        StatusInfo s;
+        json_object *s = manager_status(m);
         int r;
 
-        manager_status(m, &s);
-        if (!s.balloon_available)
-                r = asprintf(&line, "Degraded: balloon unavailable (%s); fix: %s", s.problem, s.fix);
+        if (!s)
+                return;
+        if (!status_get_bool(s, SF_BALLOON_AVAILABLE))
+                r = asprintf(&line, "Degraded: balloon unavailable (%s); fix: %s",
+                             status_get_string(s, SF_BALLOON_PROBLEM, ""), status_get_string(s, SF_BALLOON_FIX, ""));
         else
                 r = asprintf(&line, "Loaned %" PRIu64 " MiB, host asks %" PRIu64 " MiB, effective target %"
                              PRIu64 " MiB (floor %" PRIu64 " MiB, %s)",
-                             s.actual_kib / 1024, s.host_target_kib / 1024, s.target_kib / 1024,
-                             s.min_mem_kib / 1024, s.transport);
+                             status_get_uint(s, SF_BALLOON_ACTUAL_KIB) / 1024,
+                             status_get_uint(s, SF_BALLOON_HOST_TARGET_KIB) / 1024,
+                             status_get_uint(s, SF_BALLOON_TARGET_KIB) / 1024,
+                             status_get_uint(s, SF_BALLOON_MIN_MEM_KIB) / 1024,
+                             status_get_string(s, SF_BALLOON_TRANSPORT, "?"));
+        json_object_put(s);
         if (r < 0)
                 return;
         if (m->last_status && strcmp(m->last_status, line) == 0)
@@ -207,37 +213,33 @@ static const char *fix_for(int error)
         }
 }
 
-void manager_status(Manager *m, StatusInfo *ret)
+json_object *manager_status(Manager *m)
 {
         bool avail = m->shim.fd >= 0 && balloon_attached(m->balloon);
-        static char device[4096];
         _cleanup_free_ char *dev = root_path(SHIM_DEVICE_PATH);
+        json_object *st = json_object_new_object();
 
-        snprintf(device, sizeof(device), "%s", dev ? dev : SHIM_DEVICE_PATH);
-        *ret = (StatusInfo) {
-                .version = PACKAGE_VERSION,
-                .uptime_sec = (clock_now_usec() - m->start_usec) / 1000000ULL,
-                .config_path = m->config.path,
-                .config_loaded_sec = (m->config_loaded_usec - m->start_usec) / 1000000ULL,
-                .daemon_state = avail ? "running" : "degraded",
-                .source = balloon_source_to_string(m->config.balloon.source),
-                .device = device,
-                .problem = avail ? NULL : m->shim_detail,
-                .fix = avail ? NULL : fix_for(m->shim_error),
-                .ksm_enabled = m->config.ksm.enabled,
-                .control_socket = m->config.control.socket,
-                .control_clients = control_server_clients(m->control),
-        };
-        balloon_status(m->balloon, ret);
+        if (!st)
+                return NULL;
+        status_put_string(st, SF_VERSION, PACKAGE_VERSION);
+        status_put_uint(st, SF_UPTIME_SEC, (clock_now_usec() - m->start_usec) / 1000000ULL);
+        status_put_string(st, SF_STATE, avail ? "running" : "degraded");
+        status_put_string(st, SF_BALLOON_SOURCE, balloon_source_to_string(m->config.balloon.source));
+        status_put_string(st, SF_BALLOON_DEVICE, dev ? dev : SHIM_DEVICE_PATH);
+        status_put_string(st, SF_BALLOON_PROBLEM, avail ? NULL : m->shim_detail);
+        status_put_string(st, SF_BALLOON_FIX, avail ? NULL : fix_for(m->shim_error));
+        balloon_status(m->balloon, st);
         if (m->ksm)
-                ksm_status(m->ksm, ret);
-        ret->psi_active = pressure_psi_active(m->pressure);
-        ret->psi_problem = pressure_psi_problem(m->pressure);
-        ret->memavailable_active = pressure_memavailable_active(m->pressure);
-        ret->memavailable_polling = pressure_memavailable_polling(m->pressure);
-        ret->hotplug_source = hotplug_source(m->hotplug);
-        ret->hotplug_events = hotplug_events(m->hotplug);
-        ret->hotplug_onlined = hotplug_onlined(m->hotplug);
+                ksm_status(m->ksm, st);
+        else
+                status_put_bool(st, SF_KSM_ENABLED, m->config.ksm.enabled);
+        pressure_status(m->pressure, st);
+        hotplug_status(m->hotplug, st);
+        status_put_string(st, SF_CONFIG_PATH, m->config.path);
+        status_put_uint(st, SF_CONFIG_LOADED_AT_UPTIME_SEC, (m->config_loaded_usec - m->start_usec) / 1000000ULL);
+        status_put_string(st, SF_CONTROL_SOCKET, m->config.control.socket);
+        status_put_uint(st, SF_CONTROL_CLIENTS, control_server_clients(m->control));
+        return st;
 }
 
 int manager_new(Config *config, bool config_explicit, Manager **ret)

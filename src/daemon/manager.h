@@ -17,7 +17,7 @@
 #include "ksm.h"
 #include "pressure.h"
 #include "shim.h"
-#include "status.h"
+#include "status-schema.h"
 #include "timer.h"
 
 typedef struct Manager {
@@ -61,9 +61,9 @@ int manager_run(Manager *m);
  */
 int manager_reload(Manager *m, char **ret_error);
 
-/* Fill a status snapshot; strings point into m and stay valid until the
- * next loop iteration. */
-void manager_status(Manager *m, StatusInfo *ret);
+/* The status, each component writing its own part (status-schema.h).
+ * A new object the caller owns, or NULL on OOM. */
+json_object *manager_status(Manager *m);
 
 /* Compute the STATUS= line and send it if it changed. */
 void manager_notify_status(Manager *m);

@@ -28,10 +28,7 @@ typedef struct Method {
 
 static char *method_status(Manager *m, json_object *params)
 {
-        StatusInfo s;
-
-        manager_status(m, &s);
-        return control_reply_format(status_to_json(&s));
+        return control_reply_format(manager_status(m));
 }
 
 static char *method_reload(Manager *m, json_object *params)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Render the status JSON (see src/daemon/status.c) as a readable summary. */
+/* Render the status JSON (fields: status-schema.h) as a readable summary. */
 #pragma once
 
 #include <stdio.h>

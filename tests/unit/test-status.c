@@ -1,93 +1,121 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Status JSON: the keys other tools rely on, their types, and the human
- * rendering memballoonctl prints from them. */
+/* The status schema (status-schema.h): every field defined once, written
+ * and read back by the same ids, and the human rendering memballoonctl
+ * prints from it. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "status-format.h"
-#include "status.h"
+#include "status-schema.h"
 #include "test.h"
 
-static json_object *lookup(json_object *o, const char *a, const char *b)
+TEST(schema_paths_unique_and_well_formed)
 {
-        json_object *v = NULL;
+        for (int i = 0; i < _SF_MAX; i++) {
+                const char *p = status_fields[i].path;
 
-        if (!json_object_object_get_ex(o, a, &v))
-                return NULL;
-        if (b && !json_object_object_get_ex(v, b, &v))
-                return NULL;
-        return v;
+                CHECK(p != NULL && p[0] && p[strlen(p) - 1] != '.' && !strstr(p, ".."));
+                CHECK(strlen(p) < 64);
+                for (int j = 0; j < i; j++)
+                        CHECK(strcmp(p, status_fields[j].path) != 0);
+                /* No field is also the parent object of another. */
+                for (int j = 0; j < _SF_MAX; j++) {
+                        size_t n = strlen(p);
+
+                        CHECK(!(strncmp(status_fields[j].path, p, n) == 0 && status_fields[j].path[n] == '.'));
+                }
+        }
 }
 
-static const StatusInfo sample = {
-        .version = "9.9.9",
-        .uptime_sec = 3725,
-        .config_path = "/etc/memballoond.conf",
-        .daemon_state = "running",
-        .balloon_available = true,
-        .transport = "virtio",
-        .source = "virtio",
-        .device = "/dev/memballoon",
-        .host_target_kib = 524288,
-        .target_kib = 524288,
-        .actual_kib = 262144,
-        .min_mem_kib = 262144,
-        .oom_freed_kib = 1024,
-        .state = "inflating",
-        .reason = "allocation failed, backing off",
-        .ksm_enabled = true,
-        .control_socket = "/run/memballoond/control",
-};
-
-TEST(required_keys)
+/* The sample a daemon in the middle of an inflate would write. */
+static json_object *sample(void)
 {
-        json_object *o = status_to_json(&sample);
-        static const char *const ints[] = { "host_target_kib", "target_kib", "actual_kib",
-                                            "min_mem_kib", "oom_freed_kib" };
+        json_object *o = json_object_new_object();
 
-        CHECK(o != NULL);
-        CHECK_STREQ(json_object_get_string(lookup(o, "version", NULL)), "9.9.9");
-        CHECK(json_object_is_type(lookup(o, "uptime_sec", NULL), json_type_int));
-        CHECK_INTEQ(json_object_get_int64(lookup(o, "uptime_sec", NULL)), 3725);
-        CHECK(json_object_is_type(lookup(o, "balloon", "available"), json_type_boolean));
-        CHECK(json_object_get_boolean(lookup(o, "balloon", "available")));
-        CHECK_STREQ(json_object_get_string(lookup(o, "balloon", "transport")), "virtio");
-        for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
-                CHECK(json_object_is_type(lookup(o, "balloon", ints[i]), json_type_int));
-        CHECK_INTEQ(json_object_get_int64(lookup(o, "balloon", "actual_kib")), 262144);
-        CHECK_INTEQ(json_object_get_int64(lookup(o, "balloon", "oom_freed_kib")), 1024);
-        CHECK_STREQ(json_object_get_string(lookup(o, "balloon", "state")), "inflating");
-        CHECK_STREQ(json_object_get_string(lookup(o, "balloon", "reason")), "allocation failed, backing off");
-        CHECK(json_object_get_boolean(lookup(o, "ksm", "enabled")));
-        CHECK_STREQ(json_object_get_string(lookup(o, "config", "path")), "/etc/memballoond.conf");
+        status_put_string(o, SF_VERSION, "9.9.9");
+        status_put_uint(o, SF_UPTIME_SEC, 3725);
+        status_put_string(o, SF_STATE, "running");
+        status_put_string(o, SF_CONFIG_PATH, "/etc/memballoond.conf");
+        status_put_bool(o, SF_BALLOON_AVAILABLE, true);
+        status_put_string(o, SF_BALLOON_TRANSPORT, "virtio");
+        status_put_string(o, SF_BALLOON_SOURCE, "virtio");
+        status_put_string(o, SF_BALLOON_DEVICE, "/dev/memballoon");
+        status_put_uint(o, SF_BALLOON_HOST_TARGET_KIB, 524288);
+        status_put_uint(o, SF_BALLOON_TARGET_KIB, 524288);
+        status_put_uint(o, SF_BALLOON_ACTUAL_KIB, 262144);
+        status_put_uint(o, SF_BALLOON_MIN_MEM_KIB, 262144);
+        status_put_uint(o, SF_BALLOON_OOM_FREED_KIB, 1024);
+        status_put_string(o, SF_BALLOON_STATE, "inflating");
+        status_put_string(o, SF_BALLOON_REASON, "allocation failed, backing off");
+        status_put_bool(o, SF_KSM_ENABLED, true);
+        status_put_int(o, SF_KSM_PROFIT_KIB, -12);
+        status_put_double(o, SF_KSM_KSMD_CPU_PERCENT, 1.0 / 0.0);
+        status_put_strings_add(o, SF_PRESSURE_SIGNALS, "psi");
+        status_put_strings_add(o, SF_PRESSURE_SIGNALS, "memavailable");
+        status_put_string(o, SF_CONTROL_SOCKET, NULL);
+        return o;
+}
+
+TEST(put_and_get)
+{
+        json_object *o = sample(), *v, *b;
+
+        /* The JSON shape other tools read: nested objects, typed values. */
+        CHECK(json_object_object_get_ex(o, "balloon", &b) && json_object_is_type(b, json_type_object));
+        CHECK(json_object_object_get_ex(b, "actual_kib", &v) && json_object_is_type(v, json_type_int));
+        CHECK_INTEQ(json_object_get_int64(v), 262144);
+        CHECK(json_object_object_get_ex(b, "available", &v) && json_object_is_type(v, json_type_boolean));
+        /* Read back by id. */
+        CHECK_STREQ(status_get_string(o, SF_VERSION, "?"), "9.9.9");
+        CHECK_INTEQ(status_get_uint(o, SF_UPTIME_SEC), 3725);
+        CHECK(status_get_bool(o, SF_BALLOON_AVAILABLE));
+        CHECK_INTEQ(status_get_uint(o, SF_BALLOON_OOM_FREED_KIB), 1024);
+        CHECK_STREQ(status_get_string(o, SF_BALLOON_REASON, "?"), "allocation failed, backing off");
+        CHECK_INTEQ(status_get_int(o, SF_KSM_PROFIT_KIB), -12);
+        /* Infinity is not JSON: written as 0. */
+        CHECK(status_get(o, SF_KSM_KSMD_CPU_PERCENT) != NULL);
+        CHECK(status_get_double(o, SF_KSM_KSMD_CPU_PERCENT) == 0.0);
+        CHECK_INTEQ(json_object_array_length(status_get(o, SF_PRESSURE_SIGNALS)), 2);
+        /* NULL strings become "". */
+        CHECK_STREQ(status_get_string(o, SF_CONTROL_SOCKET, "?"), "");
+        /* Absent: NULL and the fallback. */
+        CHECK(status_get(o, SF_BALLOON_LAST_CHANGE_KIND) == NULL);
+        CHECK_STREQ(status_get_string(o, SF_BALLOON_LAST_CHANGE_KIND, "none"), "none");
+        CHECK_INTEQ(status_get_uint(o, SF_HOTPLUG_EVENTS), 0);
         json_object_put(o);
 }
 
-TEST(null_strings_become_empty)
+TEST(get_refuses_wrong_types)
 {
-        StatusInfo s = sample;
         json_object *o;
 
-        s.reason = NULL;
-        s.problem = NULL;
-        o = status_to_json(&s);
-        CHECK_STREQ(json_object_get_string(lookup(o, "balloon", "reason")), "");
-        CHECK_STREQ(json_object_get_string(lookup(o, "balloon", "problem")), "");
+        /* A reply from another version or garbage never crashes a reader. */
+        o = json_tokener_parse("{\"version\": 3, \"balloon\": \"x\", \"ksm\": {\"enabled\": \"yes\"}}");
+        CHECK(o != NULL);
+        CHECK(status_get(o, SF_VERSION) == NULL);
+        CHECK_STREQ(status_get_string(o, SF_VERSION, "?"), "?");
+        CHECK(status_get(o, SF_BALLOON_ACTUAL_KIB) == NULL);
+        CHECK(!status_get_bool(o, SF_KSM_ENABLED));
+        CHECK(status_get(NULL, SF_VERSION) == NULL);
         json_object_put(o);
+}
+
+static char *render(json_object *o, void (*fn)(json_object *, FILE *))
+{
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+
+        fn(o, f);
+        fclose(f);
+        return buf;
 }
 
 TEST(human_summary)
 {
-        StatusInfo s = sample;
-        json_object *o;
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f;
+        json_object *o = sample();
+        char *buf = render(o, status_format_human);
 
-        o = status_to_json(&s);
-        f = open_memstream(&buf, &len);
-        status_format_human(o, f);
-        fclose(f);
         CHECK(strstr(buf, "memballoond 9.9.9: running, up 1h 02m 05s"));
         CHECK(strstr(buf, "Host target:     512 MiB"));
         CHECK(strstr(buf, "Actual:          256 MiB"));
@@ -95,27 +123,24 @@ TEST(human_summary)
         CHECK(strstr(buf, "KSM: enabled"));
         CHECK(!strstr(buf, "Fix:"));
         free(buf);
-        json_object_put(o);
 
-        s.balloon_available = false;
-        s.problem = "the memballoon kernel module is not loaded";
-        s.fix = "modprobe memballoon";
-        o = status_to_json(&s);
-        buf = NULL;
-        f = open_memstream(&buf, &len);
-        status_format_human(o, f);
-        fclose(f);
+        status_put_bool(o, SF_BALLOON_AVAILABLE, false);
+        status_put_string(o, SF_BALLOON_PROBLEM, "the memballoon kernel module is not loaded");
+        status_put_string(o, SF_BALLOON_FIX, "modprobe memballoon");
+        status_put_uint(o, SF_PRESSURE_COUNT, 2);
+        status_put_uint(o, SF_PRESSURE_FREED_KIB, 92 * 1024);
+        status_put_uint(o, SF_PRESSURE_LAST_NEED_KIB, 20 * 1024);
+        status_put_string(o, SF_PRESSURE_LAST_SIGNAL, "memavailable");
+        buf = render(o, status_format_human);
         CHECK(strstr(buf, "Problem:         /dev/memballoon: the memballoon kernel module is not loaded"));
         CHECK(strstr(buf, "Fix:             modprobe memballoon"));
+        CHECK(strstr(buf, "Pressure events: 2, 92 MiB returned in all, last (memavailable) needed 20 MiB"));
         free(buf);
         json_object_put(o);
 
         /* Garbage in: every field prints as "?" and nothing crashes. */
         o = json_object_new_object();
-        buf = NULL;
-        f = open_memstream(&buf, &len);
-        status_format_human(o, f);
-        fclose(f);
+        buf = render(o, status_format_human);
         CHECK(strstr(buf, "memballoond ?: ?"));
         free(buf);
         json_object_put(o);
@@ -137,8 +162,9 @@ TEST(format_kib)
 
 int main(void)
 {
-        RUN(required_keys);
-        RUN(null_strings_become_empty);
+        RUN(schema_paths_unique_and_well_formed);
+        RUN(put_and_get);
+        RUN(get_refuses_wrong_types);
         RUN(human_summary);
         RUN(format_kib);
         return test_summary();

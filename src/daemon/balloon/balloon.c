@@ -1017,42 +1017,55 @@ const char *balloon_reason(const Balloon *b)
         return why;
 }
 
-void balloon_status(const Balloon *b, StatusInfo *s)
+void balloon_status(const Balloon *b, json_object *st)
 {
-        bool avail = b->ops != NULL;
+        bool avail = b->ops != NULL, below = !avail || may_deflate_below_host(b);
         uint64_t now = clock_now_usec(), until = balloon_pause_until(b);
         const struct memballoon_state *k = &b->kstate;
 
-        s->balloon_available = avail;
-        s->transport = avail ? shim_transport_to_string(k->transport) : "none";
-        s->host_target_kib = avail ? pages_to_kib(b, k->target_pages) : 0;
-        s->target_kib = avail ? pages_to_kib(b, b->target.target_pages) : 0;
-        s->actual_kib = avail ? pages_to_kib(b, k->actual_pages) : 0;
-        s->total_kib = avail ? pages_to_kib(b, k->total_ram_pages + k->actual_pages) : 0;
-        s->min_mem_kib = b->config->balloon.min_mem_mb * 1024;
-        s->oom_freed_kib = avail ? pages_to_kib(b, k->oom_freed_pages) : 0;
-        s->oom_debt_kib = pages_to_kib(b, b->oom_debt_pages);
-        s->oom_count = b->oom_count;
-        s->oom_last_realtime_sec = b->oom_last_realtime_usec / 1000000ULL;
-        s->oom_events_seen_kib = pages_to_kib(b, b->oom_freed_seen_pages);
-        s->migrations = avail ? k->migrations : 0;
-        s->host_features = avail ? k->host_features : 0;
-        s->state = avail ? (b->state ? b->state : "idle") : "unavailable";
-        s->reason = balloon_reason(b);
-        s->auto_enabled = b->config->auto_loan.enabled;
-        s->last_change_valid = b->last_change.valid;
-        s->last_change_kind = b->last_change.kind == STEP_INFLATE ? "inflate" : "deflate";
-        s->last_change_kib = pages_to_kib(b, b->last_change.pages);
-        s->last_change_usec = b->last_change.duration_usec;
-        s->stats_sent = b->stats_sent;
-        s->relief_below_host = !avail || may_deflate_below_host(b);
-        s->pressure_count = b->pressure_count;
-        s->pressure_last_realtime_sec = b->pressure_last_realtime_usec / 1000000ULL;
-        s->pressure_freed_kib = pages_to_kib(b, b->pressure_freed_pages);
-        s->pressure_need_kib = pages_to_kib(b, b->pressure_need_pages);
-        s->pressure_last_signal = b->pressure_last_signal;
-        s->pause_remaining_ms = until > now ? (until - now) / 1000ULL : 0;
-        s->pause_reason = until <= now ? NULL :
+        status_put_bool(st, SF_BALLOON_AVAILABLE, avail);
+        status_put_string(st, SF_BALLOON_TRANSPORT, avail ? shim_transport_to_string(k->transport) : "none");
+        status_put_uint(st, SF_BALLOON_HOST_TARGET_KIB, avail ? pages_to_kib(b, k->target_pages) : 0);
+        status_put_uint(st, SF_BALLOON_TARGET_KIB, avail ? pages_to_kib(b, b->target.target_pages) : 0);
+        status_put_uint(st, SF_BALLOON_ACTUAL_KIB, avail ? pages_to_kib(b, k->actual_pages) : 0);
+        status_put_uint(st, SF_BALLOON_TOTAL_KIB, avail ? pages_to_kib(b, k->total_ram_pages + k->actual_pages) : 0);
+        status_put_uint(st, SF_BALLOON_MIN_MEM_KIB, b->config->balloon.min_mem_mb * 1024);
+        status_put_uint(st, SF_BALLOON_OOM_FREED_KIB, avail ? pages_to_kib(b, k->oom_freed_pages) : 0);
+        status_put_uint(st, SF_BALLOON_OOM_DEBT_KIB, pages_to_kib(b, b->oom_debt_pages));
+        status_put_bool(st, SF_BALLOON_AUTO_LOAN, b->config->auto_loan.enabled);
+        status_put_uint(st, SF_BALLOON_STATS_SENT, b->stats_sent);
+        status_put_uint(st, SF_BALLOON_MIGRATIONS, avail ? k->migrations : 0);
+        status_put_uint(st, SF_BALLOON_HOST_FEATURES, avail ? k->host_features : 0);
+        status_put_string(st, SF_BALLOON_STATE, avail ? (b->state ? b->state : "idle") : "unavailable");
+        status_put_string(st, SF_BALLOON_REASON, balloon_reason(b));
+        if (b->last_change.valid) {
+                double secs = (double) b->last_change.duration_usec / 1e6;
+                uint64_t kib = pages_to_kib(b, b->last_change.pages);
+
+                status_put_string(st, SF_BALLOON_LAST_CHANGE_KIND, kind_name(b->last_change.kind));
+                status_put_uint(st, SF_BALLOON_LAST_CHANGE_KIB, kib);
+                status_put_uint(st, SF_BALLOON_LAST_CHANGE_DURATION_MS, b->last_change.duration_usec / 1000);
+                status_put_double(st, SF_BALLOON_LAST_CHANGE_RATE, secs > 0 ? (double) kib / 1024.0 / secs : 0);
+        }
+        status_put_bool(st, SF_BALLOON_PAUSE_ACTIVE, until > now);
+        status_put_uint(st, SF_BALLOON_PAUSE_REMAINING_MS, until > now ? (until - now) / 1000ULL : 0);
+        status_put_string(st, SF_BALLOON_PAUSE_REASON, until <= now ? NULL :
                           b->hotplug_pause_until_usec >= b->relief.hold_until_usec ?
-                          "memory hotplug (hotplug.delay_s)" : "back-off after memory pressure (oom.backoff_s)";
+                          "memory hotplug (hotplug.delay_s)" : "back-off after memory pressure (oom.backoff_s)");
+
+        status_put_uint(st, SF_OOM_COUNT, b->oom_count);
+        status_put_uint(st, SF_OOM_LAST_REALTIME_SEC, b->oom_last_realtime_usec / 1000000ULL);
+        status_put_uint(st, SF_OOM_FREED_KIB, pages_to_kib(b, b->oom_freed_seen_pages));
+        status_put_uint(st, SF_OOM_DEBT_KIB, pages_to_kib(b, b->oom_debt_pages));
+
+        status_put_bool(st, SF_PRESSURE_RELIEF_BELOW_HOST, below);
+        status_put_string(st, SF_PRESSURE_RELIEF_NOTE, below ? "" :
+                          "the host did not offer deflate-on-oom: pressure relief returns only pages loaned "
+                          "beyond the host's target; enable with QEMU -device virtio-balloon-pci,deflate-on-oom=on "
+                          "or libvirt <memballoon model='virtio' autodeflate='on'>");
+        status_put_uint(st, SF_PRESSURE_COUNT, b->pressure_count);
+        status_put_uint(st, SF_PRESSURE_LAST_REALTIME_SEC, b->pressure_last_realtime_usec / 1000000ULL);
+        status_put_string(st, SF_PRESSURE_LAST_SIGNAL, b->pressure_last_signal);
+        status_put_uint(st, SF_PRESSURE_FREED_KIB, pages_to_kib(b, b->pressure_freed_pages));
+        status_put_uint(st, SF_PRESSURE_LAST_NEED_KIB, pages_to_kib(b, b->pressure_need_pages));
 }

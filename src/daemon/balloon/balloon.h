@@ -23,7 +23,7 @@
 #include "policy.h"
 #include "procfs.h"
 #include "shim.h"
-#include "status.h"
+#include "status-schema.h"
 
 typedef struct Balloon Balloon;
 
@@ -80,8 +80,8 @@ void balloon_deflate_all(Balloon *b);
  * auto loan is on: with nothing loaned there is nothing to give back. */
 bool balloon_wants_pressure_poll(const Balloon *b);
 
-/* Fill the balloon's, OOM's and pressure relief's part of the status. */
-void balloon_status(const Balloon *b, StatusInfo *s);
+/* Write the balloon's, OOM's and pressure relief's part of the status. */
+void balloon_status(const Balloon *b, json_object *st);
 
 /* For tests and status: the last state read from the shim, the effective
  * target, and the controller's state word. */

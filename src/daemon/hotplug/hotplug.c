@@ -358,3 +358,10 @@ uint64_t hotplug_onlined(const Hotplug *h)
 {
         return h ? h->onlined : 0;
 }
+
+void hotplug_status(const Hotplug *h, json_object *st)
+{
+        status_put_string(st, SF_HOTPLUG_SOURCE, hotplug_source(h));
+        status_put_uint(st, SF_HOTPLUG_EVENTS, hotplug_events(h));
+        status_put_uint(st, SF_HOTPLUG_ONLINED, hotplug_onlined(h));
+}

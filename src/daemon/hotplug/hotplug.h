@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "status-schema.h"
 
 typedef struct Hotplug Hotplug;
 
@@ -23,6 +24,9 @@ int hotplug_new(sd_event *event, const Config *c, HotplugPauseFn cb, void *userd
 /* Apply @c; @old is the previous config (NULL at start). */
 void hotplug_reconfigure(Hotplug *h, const Config *c, const Config *old);
 Hotplug *hotplug_free(Hotplug *h);
+
+/* Write the hotplug part of the status. */
+void hotplug_status(const Hotplug *h, json_object *st);
 
 /* "udev", "kernel", or NULL when not watching. */
 const char *hotplug_source(const Hotplug *h);

@@ -817,63 +817,70 @@ int ksm_resume(Ksm *k, const char **ret_msg)
 
 /* ---- status ------------------------------------------------------------- */
 
-void ksm_status(Ksm *k, StatusInfo *st)
+void ksm_status(Ksm *k, json_object *st)
 {
-        KsmStatusInfo *s = &st->ksm;
         const KsmSnapshot *sn = &k->snap;
         const Config *c = k->config;
         uint64_t now = clock_now_usec();
+        const char *state, *reason;
 
-        *s = (KsmStatusInfo) {
-                .available = k->has_snap && sn->ksm_available,
-                .active = k->active,
-                .paused = k->paused,
-                .mode = k->has_decision ? ksm_mode_to_string(k->decision.mode) :
-                        c->ksm.policy == KSM_POLICY_KSMTUNED ? "ksmtuned" : "adaptive",
-                .problem = k->problem[0] ? k->problem : NULL,
-                .max_cpu_percent = c->ksm.max_cpu_percent,
-                .interval_s = ksm_policy_interval_s(c),
-        };
         if (!c->ksm.enabled) {
-                s->state = "disabled";
-                s->reason = "ksm.enabled is false";
+                state = "disabled";
+                reason = "ksm.enabled is false";
         } else if (k->has_snap && !sn->ksm_available) {
-                s->state = "unavailable";
-                s->reason = "the kernel has no KSM (" KSM_DIR " is missing)";
+                state = "unavailable";
+                reason = "the kernel has no KSM (" KSM_DIR " is missing)";
         } else if (k->paused) {
-                s->state = "paused";
-                s->reason = k->unmerge_child ? "unmerging on request" : k->reason;
+                state = "paused";
+                reason = k->unmerge_child ? "unmerging on request" : k->reason;
         } else if (k->has_decision) {
-                s->state = k->decision.state;
-                s->reason = k->decision.reason;
+                state = k->decision.state;
+                reason = k->decision.reason;
         } else {
-                s->state = "starting";
-                s->reason = "the policy has not run yet";
+                state = "starting";
+                reason = "the policy has not run yet";
         }
-        if (!k->has_snap)
-                return;
-        s->run = sn->run;
-        s->pages_to_scan = sn->pages_to_scan;
-        s->sleep_millisecs = sn->sleep_ms;
-        s->pages_sharing = sn->pages_sharing;
-        s->pages_shared = sn->pages_shared;
-        s->pages_unshared = sn->pages_unshared;
-        s->pages_volatile = sn->pages_volatile;
-        s->full_scans = sn->full_scans;
-        s->saved_kib = ksm_policy_saved_kib(sn);
-        s->has_profit = sn->has_general_profit;
-        s->profit_kib = sn->general_profit / 1024;
-        s->has_cpu = k->policy.last.valid && k->policy.last.has_cpu;
-        s->ksmd_cpu_percent = k->policy.last.cpu_percent;
-        s->yield_mib_per_cpu_s = k->policy.last.yield_mib_per_cpu_s;
-        s->mem_available_kib = sn->has_available ? sn->mem_available_kib :
-                               sn->mem_free_kib + sn->buffers_kib + sn->cached_kib;
-        s->threshold_kib = ksm_policy_threshold_kib(sn->mem_total_kib, c->ksm.threshold_percent);
-        s->has_psi = sn->has_psi;
-        s->psi_some_avg10 = sn->psi_some_avg10;
-        s->last_run_age_sec = now > k->last_run_usec ? (now - k->last_run_usec) / 1000000ULL : 0;
-        s->policy_runs = k->runs;
-        if (k->has_decision && !k->policy.running && c->ksm.policy == KSM_POLICY_ADAPTIVE &&
-            k->policy.next_probe_usec > now)
-                s->next_probe_sec = (k->policy.next_probe_usec - now + 999999) / 1000000ULL;
+        status_put_bool(st, SF_KSM_ENABLED, c->ksm.enabled);
+        status_put_bool(st, SF_KSM_AVAILABLE, k->has_snap && sn->ksm_available);
+        status_put_bool(st, SF_KSM_ACTIVE, k->active);
+        status_put_bool(st, SF_KSM_PAUSED, k->paused);
+        status_put_string(st, SF_KSM_MODE, k->has_decision ? ksm_mode_to_string(k->decision.mode) :
+                          c->ksm.policy == KSM_POLICY_KSMTUNED ? "ksmtuned" : "adaptive");
+        status_put_string(st, SF_KSM_STATE, state);
+        status_put_string(st, SF_KSM_REASON, reason);
+        status_put_string(st, SF_KSM_PROBLEM, k->problem[0] ? k->problem : NULL);
+        status_put_uint(st, SF_KSM_MAX_CPU_PERCENT, c->ksm.max_cpu_percent);
+        status_put_uint(st, SF_KSM_INTERVAL_S, ksm_policy_interval_s(c));
+        status_put_uint(st, SF_KSM_POLICY_RUNS, k->runs);
+        /* Counters only once read; until then they are 0, as before. */
+        status_put_uint(st, SF_KSM_RUN, k->has_snap ? sn->run : 0);
+        status_put_uint(st, SF_KSM_PAGES_TO_SCAN, k->has_snap ? sn->pages_to_scan : 0);
+        status_put_uint(st, SF_KSM_SLEEP_MILLISECS, k->has_snap ? sn->sleep_ms : 0);
+        status_put_uint(st, SF_KSM_PAGES_SHARING, k->has_snap ? sn->pages_sharing : 0);
+        status_put_uint(st, SF_KSM_PAGES_SHARED, k->has_snap ? sn->pages_shared : 0);
+        status_put_uint(st, SF_KSM_PAGES_UNSHARED, k->has_snap ? sn->pages_unshared : 0);
+        status_put_uint(st, SF_KSM_PAGES_VOLATILE, k->has_snap ? sn->pages_volatile : 0);
+        status_put_uint(st, SF_KSM_FULL_SCANS, k->has_snap ? sn->full_scans : 0);
+        status_put_uint(st, SF_KSM_SAVED_KIB, k->has_snap ? ksm_policy_saved_kib(sn) : 0);
+        /* general_profit is signed; absent before Linux 6.1. */
+        if (k->has_snap && sn->has_general_profit)
+                status_put_int(st, SF_KSM_PROFIT_KIB, sn->general_profit / 1024);
+        {
+                bool cpu = k->has_snap && k->policy.last.valid && k->policy.last.has_cpu;
+
+                status_put_double(st, SF_KSM_KSMD_CPU_PERCENT, cpu ? k->policy.last.cpu_percent : 0);
+                status_put_double(st, SF_KSM_YIELD, cpu ? k->policy.last.yield_mib_per_cpu_s : 0);
+        }
+        status_put_uint(st, SF_KSM_MEM_AVAILABLE_KIB, !k->has_snap ? 0 : sn->has_available ? sn->mem_available_kib :
+                        sn->mem_free_kib + sn->buffers_kib + sn->cached_kib);
+        status_put_uint(st, SF_KSM_THRESHOLD_KIB,
+                        k->has_snap ? ksm_policy_threshold_kib(sn->mem_total_kib, c->ksm.threshold_percent) : 0);
+        if (k->has_snap && sn->has_psi)
+                status_put_double(st, SF_KSM_PSI_SOME_AVG10, sn->psi_some_avg10);
+        status_put_uint(st, SF_KSM_LAST_RUN_AGE_SEC,
+                        k->has_snap && now > k->last_run_usec ? (now - k->last_run_usec) / 1000000ULL : 0);
+        status_put_uint(st, SF_KSM_NEXT_PROBE_SEC,
+                        k->has_decision && !k->policy.running && c->ksm.policy == KSM_POLICY_ADAPTIVE &&
+                        k->policy.next_probe_usec > now ?
+                        (k->policy.next_probe_usec - now + 999999) / 1000000ULL : 0);
 }

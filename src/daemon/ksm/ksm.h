@@ -19,7 +19,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
-#include "status.h"
+#include "status-schema.h"
 
 typedef struct Ksm Ksm;
 
@@ -37,7 +37,7 @@ void ksm_reconfigure(Ksm *k, const Config *old);
 void ksm_stop(Ksm *k);
 
 /* Fill s->ksm (and nothing else). */
-void ksm_status(Ksm *k, StatusInfo *s);
+void ksm_status(Ksm *k, json_object *st);
 
 /*
  * Unmerge every KSM page (write run=2) in a child process, since the

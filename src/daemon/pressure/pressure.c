@@ -224,3 +224,14 @@ const char *pressure_psi_problem(const Pressure *p)
 {
         return p ? p->psi_problem : NULL;
 }
+
+void pressure_status(const Pressure *p, json_object *st)
+{
+        status_put_strings_add(st, SF_PRESSURE_SIGNALS, NULL);
+        if (pressure_psi_active(p))
+                status_put_strings_add(st, SF_PRESSURE_SIGNALS, "psi");
+        if (pressure_memavailable_active(p))
+                status_put_strings_add(st, SF_PRESSURE_SIGNALS, "memavailable");
+        status_put_string(st, SF_PRESSURE_PSI_PROBLEM, pressure_psi_problem(p));
+        status_put_bool(st, SF_PRESSURE_MEMAVAILABLE_POLLING, pressure_memavailable_polling(p));
+}

@@ -12,6 +12,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "status-schema.h"
 
 typedef struct Pressure Pressure;
 
@@ -28,6 +29,9 @@ int pressure_new(sd_event *event, const Config *c, PressureFn cb, void *userdata
 void pressure_reconfigure(Pressure *p, const Config *old);
 
 Pressure *pressure_free(Pressure *p);
+
+/* Write the signals' part of the status. */
+void pressure_status(const Pressure *p, json_object *st);
 
 bool pressure_psi_active(const Pressure *p);
 /* The MemAvailable signal is configured (oom.min_available_mb > 0) ... */
