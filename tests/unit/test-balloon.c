@@ -1,0 +1,1102 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The Balloon on the fake shim (fake-shim.c), on the manual clock: time
+ * moves only through timer_advance().
+ *
+ * First deterministic scenarios, then randomized walks: seeded sequences of
+ * host targets, workload changes, pressure, OOM, hotplug pauses, device
+ * loss and return, reloads and time, with the invariants checked after
+ * every event.  A failing walk prints its seed and event log; replay it with
+ *
+ *   MEMBALLOON_WALK_SEED=<seed> tests/unit/test-balloon
+ *
+ * (MEMBALLOON_WALK_VERBOSE=1 adds the daemon's debug log).  Other knobs:
+ * MEMBALLOON_WALKS (number of walks), MEMBALLOON_WALK_BASE_SEED.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "balloon.h"
+#include "clock.h"
+#include "config.h"
+#include "fake-shim.h"
+#include "log.h"
+#include "macro.h"
+#include "status-schema.h"
+#include "test.h"
+#include "timer.h"
+
+#define MIB(x) ((uint64_t) (x) * 256)   /* 4 KiB pages */
+#define SEC(x) ((uint64_t) (x) * 1000000ULL)
+#define MSEC(x) ((uint64_t) (x) * 1000ULL)
+
+/* As src/daemon/pressure/pressure.c. */
+#define MEMAVAIL_POLL_USEC      SEC(1)
+#define MEMAVAIL_FAST_POLL_USEC MSEC(100)
+
+/* Enough for the longest hold (8 x oom.backoff_s of at most 120 s), the
+ * 10 s allocation back-off and the poll interval. */
+#define SETTLE_USEC             SEC(1200)
+
+typedef struct World {
+        sd_event *event;
+        Config config;
+        FakeShim fake;
+        struct memballoon_api api;
+        Balloon *b;
+        Timer *pressure_timer;
+
+        uint64_t pressure_calls;        /* balloon_on_pressure() from the poll */
+        uint64_t shim_failed;           /* BALLOON_NOTIFY_SHIM_FAILED */
+        uint64_t floor_allowance;       /* pages above the floor held since the last floor change */
+
+        /* Invariant violations seen in the batch hook. */
+        char violation[512];
+        /* Walk event log. */
+        char *log;
+        size_t log_len, log_size;
+} World;
+
+static void violate(World *w, const char *fmt, ...) _printf_(2, 3);
+static void violate(World *w, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (w->violation[0])
+                return;
+        va_start(ap, fmt);
+        vsnprintf(w->violation, sizeof(w->violation), fmt, ap);
+        va_end(ap);
+}
+
+static void wlog(World *w, const char *fmt, ...) _printf_(2, 3);
+static void wlog(World *w, const char *fmt, ...)
+{
+        va_list ap;
+        int n;
+
+        if (!w->log) {
+                w->log_size = 1 << 16;
+                w->log = malloc(w->log_size);
+                if (!w->log)
+                        abort();
+                w->log_len = 0;
+        }
+        for (;;) {
+                size_t room = w->log_size - w->log_len;
+
+                va_start(ap, fmt);
+                n = vsnprintf(w->log + w->log_len, room, fmt, ap);
+                va_end(ap);
+                if (n < 0)
+                        abort();
+                if ((size_t) n < room)
+                        break;
+                w->log_size *= 2;
+                w->log = realloc(w->log, w->log_size);
+                if (!w->log)
+                        abort();
+        }
+        w->log_len += (size_t) n;
+}
+
+/* ---- the world: fake guest, balloon, pressure poll ----------------------- */
+
+static uint64_t avail_pages(const World *w)
+{
+        return fake_shim_free_pages(&w->fake);
+}
+
+static uint64_t floor_pages(const World *w)
+{
+        return MIB(w->config.balloon.min_mem_mb);
+}
+
+static uint64_t avail_floor(const World *w)
+{
+        if (w->config.oom.min_available_mb == 0)
+                return 0;
+        return MIB(w->config.oom.min_available_mb + w->config.oom.relief_step_mb);
+}
+
+static void on_notify(void *userdata, BalloonNotify what, int error)
+{
+        World *w = userdata;
+
+        /* As the manager: a failed call means the device is gone. */
+        if (what == BALLOON_NOTIFY_SHIM_FAILED) {
+                w->shim_failed++;
+                balloon_detach(w->b);
+        }
+}
+
+/* Pressure's MemAvailable poll: once a second, ten times a second near the
+ * floor, only while the balloon wants it.  Below the floor (sustained
+ * pressure) once a second, not ten times as the daemon does: the same
+ * decisions for a tenth of the walks' time. */
+static void on_pressure_timer(Timer *t, void *userdata)
+{
+        World *w = userdata;
+        uint64_t next = MEMAVAIL_POLL_USEC, min = MIB(w->config.oom.min_available_mb);
+
+        if (min > 0 && balloon_wants_pressure_poll(w->b)) {
+                if (avail_pages(w) >= min && avail_pages(w) < 2 * min)
+                        next = MEMAVAIL_FAST_POLL_USEC;
+                if (avail_pages(w) < min) {
+                        w->pressure_calls++;
+                        balloon_on_pressure(w->b, "memavailable", "test poll");
+                }
+        }
+        timer_rearm(t, next);
+}
+
+static void on_batch(void *userdata, const FakeShim *f, bool inflate, const struct memballoon_batch *b,
+                     uint64_t avail_before)
+{
+        World *w = userdata;
+        uint64_t now = clock_now_usec();
+
+        if (!inflate)
+                return;
+        if (now < balloon_pause_until(w->b))
+                violate(w, "inflate of %llu pages while paused (%" PRIu64 " us left)",
+                        (unsigned long long) b->nr_pages, balloon_pause_until(w->b) - now);
+        if (avail_floor(w) > 0 && b->done_pages > 0 && avail_before - b->done_pages < avail_floor(w))
+                violate(w, "inflate of %" PRIu64 " pages took MemAvailable from %" PRIu64 " to %" PRIu64
+                        " pages, below oom.min_available_mb + oom.relief_step_mb (%" PRIu64 ")",
+                        (uint64_t) b->done_pages, avail_before, avail_before - (uint64_t) b->done_pages, avail_floor(w));
+}
+
+/* Shim events are read before steps run (the shim's fd has the higher
+ * priority), then every timer due now runs. */
+static void pump(World *w)
+{
+        for (int i = 0; i < 1000; i++) {
+                int r;
+
+                if (balloon_attached(w->b) && !w->fake.lost && fake_shim_events_pending(&w->fake))
+                        balloon_process_events(w->b);
+                r = timer_advance(0);
+                if (r < 0)
+                        violate(w, "timer_advance(0): %s", strerror(-r));
+                if (r <= 0 && !(balloon_attached(w->b) && !w->fake.lost && fake_shim_events_pending(&w->fake)))
+                        return;
+        }
+        violate(w, "pump does not settle");
+}
+
+static void advance(World *w, uint64_t usec)
+{
+        int r;
+
+        pump(w);
+        r = timer_advance(usec);
+        if (r < 0)
+                violate(w, "timer_advance(%" PRIu64 "): %s", usec, strerror(-r));
+        pump(w);
+}
+
+/* Long enough without events for every hold, back-off and poll to have
+ * run out: in slices, stopping early once the balloon is idle with nothing
+ * pending (a hold that sustained pressure keeps extending runs the whole
+ * SETTLE_USEC). */
+static void settle(World *w)
+{
+        uint64_t end = clock_now_usec() + SETTLE_USEC, quiet = 0;
+
+        while (clock_now_usec() < end && !w->violation[0]) {
+                bool idle;
+
+                advance(w, SEC(30));
+                idle = !balloon_attached(w->b) || w->fake.lost ||
+                       (balloon_pause_until(w->b) <= clock_now_usec() && balloon_debt_pages(w->b) == 0 &&
+                        strcmp(balloon_state(w->b), "idle") == 0);
+                quiet = idle ? quiet + SEC(30) : 0;
+                /* Idle through one poll interval (and an auto sample). */
+                if (quiet > SEC(w->config.balloon.poll_interval_s) + SEC(w->config.auto_loan.interval_s) + SEC(30))
+                        break;
+        }
+}
+
+static int attach(World *w)
+{
+        int r;
+
+        fake_shim_api(&w->fake, &w->api);
+        r = balloon_attach(w->b, &fake_shim_ops, &w->fake, &w->api);
+        w->floor_allowance = w->fake.actual_pages;
+        pump(w);
+        return r;
+}
+
+static void world_init(World *w, uint32_t transport, bool deflate_on_oom, uint64_t ram_mib)
+{
+        *w = (World) {};
+        if (sd_event_new(&w->event) < 0 || config_init_defaults(&w->config) < 0)
+                abort();
+        fake_shim_init(&w->fake, transport, deflate_on_oom ? 1ULL << MEMBALLOON_HOST_F_DEFLATE_ON_OOM : 0,
+                       MIB(ram_mib));
+        w->fake.batch_hook = on_batch;
+        w->fake.hook_userdata = w;
+        if (transport == MEMBALLOON_TRANSPORT_SIMULATE)
+                w->config.balloon.source = BALLOON_SOURCE_SIMULATE;
+        if (balloon_new(w->event, &w->config, on_notify, w, &w->b) < 0)
+                abort();
+        balloon_set_meminfo_source(w->b, fake_shim_meminfo, &w->fake);
+        if (timer_new(w->event, "test-pressure", SD_EVENT_PRIORITY_IMPORTANT, 1000, on_pressure_timer, w,
+                      &w->pressure_timer) < 0)
+                abort();
+        timer_rearm(w->pressure_timer, MEMAVAIL_POLL_USEC);
+}
+
+static void world_done(World *w)
+{
+        w->b = balloon_free(w->b);
+        w->pressure_timer = timer_free(w->pressure_timer);
+        config_done(&w->config);
+        w->event = sd_event_unref(w->event);
+        free(w->log);
+        w->log = NULL;
+}
+
+/* Reload: the config was changed in place. */
+static void reload(World *w)
+{
+        w->floor_allowance = w->fake.actual_pages;
+        balloon_reconfigure(w->b);
+        pump(w);
+}
+
+static void host_target(World *w, uint64_t pages)
+{
+        fake_shim_host_set_target(&w->fake, pages);
+        pump(w);
+}
+
+static const char *reason(const World *w)
+{
+        return balloon_reason(w->b);
+}
+
+/* The fields of balloon_status() the tests read. */
+typedef struct Status {
+        bool available, relief_below_host;
+        uint64_t actual_kib, host_target_kib, total_kib;
+        uint64_t pressure_count, pressure_freed_kib, oom_count;
+} Status;
+
+static Status status(const World *w)
+{
+        json_object *o = json_object_new_object();
+        Status s;
+
+        if (!o)
+                abort();
+        balloon_status(w->b, o);
+        s = (Status) {
+                .available = status_get_bool(o, SF_BALLOON_AVAILABLE),
+                .relief_below_host = status_get_bool(o, SF_PRESSURE_RELIEF_BELOW_HOST),
+                .actual_kib = status_get_uint(o, SF_BALLOON_ACTUAL_KIB),
+                .host_target_kib = status_get_uint(o, SF_BALLOON_HOST_TARGET_KIB),
+                .total_kib = status_get_uint(o, SF_BALLOON_TOTAL_KIB),
+                .pressure_count = status_get_uint(o, SF_PRESSURE_COUNT),
+                .pressure_freed_kib = status_get_uint(o, SF_PRESSURE_FREED_KIB),
+                .oom_count = status_get_uint(o, SF_OOM_COUNT),
+        };
+        json_object_put(o);
+        return s;
+}
+
+/* ---- scenarios ------------------------------------------------------------ */
+
+TEST(follows_host_target)
+{
+        World w;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, false, 4096);
+        CHECK_INTEQ(attach(&w), 0);
+        CHECK(balloon_attached(w.b));
+
+        host_target(&w, MIB(1024));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(1024));
+        CHECK_STREQ(reason(&w), "");
+        CHECK_STREQ(balloon_state(w.b), "idle");
+
+        host_target(&w, MIB(1536));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(1536));
+        host_target(&w, MIB(512));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(512));
+        host_target(&w, 0);
+        CHECK_INTEQ(w.fake.actual_pages, 0);
+        CHECK_STREQ(reason(&w), "");
+
+        /* Status says what the shim says. */
+        host_target(&w, MIB(700));
+        CHECK_INTEQ(status(&w).actual_kib, 700 * 1024);
+        CHECK_INTEQ(status(&w).host_target_kib, 700 * 1024);
+        CHECK_INTEQ(status(&w).total_kib, 4096 * 1024);
+        CHECK_INTEQ(w.fake.refused_deflates, 0);
+        CHECK_INTEQ(w.fake.invalid_calls, 0);
+        CHECK(!w.violation[0]);
+        world_done(&w);
+}
+
+TEST(floor_clamp)
+{
+        World w;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, false, 4096);
+        CHECK_INTEQ(attach(&w), 0);
+        /* 4000 of 4096 MiB would leave 96 MiB: stop at 4096 - 256. */
+        host_target(&w, MIB(4000));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(4096 - 256));
+        CHECK_STREQ(reason(&w), POLICY_REASON_FLOOR);
+        CHECK(balloon_target(w.b)->by_floor);
+        CHECK_INTEQ(w.pressure_calls, 0);
+        advance(&w, SETTLE_USEC);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(4096 - 256));
+        CHECK_STREQ(reason(&w), POLICY_REASON_FLOOR);
+        CHECK(!w.violation[0]);
+        world_done(&w);
+}
+
+TEST(above_ram_clamp)
+{
+        World w;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, false, 2048);
+        w.config.balloon.min_mem_mb = 0;
+        w.config.oom.min_available_mb = 0;
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(3000));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048));
+        CHECK_STREQ(reason(&w), POLICY_REASON_RAM);
+        CHECK(balloon_target(w.b)->by_ram);
+        /* With a floor, the floor is what stops it. */
+        w.config.balloon.min_mem_mb = 256;
+        reload(&w);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048));    /* the host still asks: held (5.5.6.1) */
+        CHECK(reason(&w)[0] != '\0');
+        host_target(&w, MIB(5000));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048));
+        CHECK_INTEQ(w.fake.refused_deflates, 0);
+        CHECK(!w.violation[0]);
+        world_done(&w);
+
+        /* Simulate: memballoonctl set-target above RAM is refused. */
+        world_init(&w, MEMBALLOON_TRANSPORT_SIMULATE, false, 2048);
+        CHECK_INTEQ(attach(&w), 0);
+        {
+                char *msg = NULL;
+
+                CHECK_INTEQ(balloon_set_target(w.b, 3000ULL << 20, &msg), -ERANGE);
+                CHECK(msg && strstr(msg, "exceeds"));
+                free(msg);
+        }
+        world_done(&w);
+}
+
+TEST(inflate_stops_above_avail_floor)
+{
+        World w;
+        uint64_t floor;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, true, 4096);
+        CHECK_INTEQ(attach(&w), 0);
+        /* 3 GiB used: 1 GiB free; the host asks for all of it. */
+        CHECK_INTEQ(fake_shim_workload_grow(&w.fake, MIB(3072)), MIB(3072));
+        floor = MIB(128 + 64);
+        host_target(&w, MIB(1024));
+        CHECK_INTEQ(avail_pages(&w), floor);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(1024) - floor);
+        CHECK_STREQ(reason(&w), POLICY_REASON_AVAIL);
+        /* Time passes: the poll never sees pressure the balloon caused. */
+        advance(&w, SETTLE_USEC);
+        CHECK_INTEQ(w.pressure_calls, 0);
+        CHECK_INTEQ(status(&w).pressure_count, 0);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(1024) - floor);
+        CHECK(reason(&w)[0] != '\0');
+        CHECK(!w.violation[0]);
+        world_done(&w);
+}
+
+TEST(pressure_relief_returns_what_is_needed)
+{
+        World w;
+        uint64_t actual;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, true, 4096);
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(2048));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048));
+        /* 1.5 GiB workload: 512 MiB free.  Then it grows to leave 64. */
+        fake_shim_workload_grow(&w.fake, MIB(1536));
+        advance(&w, SEC(2));
+        CHECK_INTEQ(w.pressure_calls, 0);
+        fake_shim_workload_grow(&w.fake, MIB(448));
+        CHECK_INTEQ(avail_pages(&w), MIB(64));
+        advance(&w, SEC(1));
+        /* The poll saw it once: MemAvailable back at 128 + 64, no more. */
+        CHECK_INTEQ(w.pressure_calls, 1);
+        CHECK_INTEQ(avail_pages(&w), MIB(128 + 64));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048 - 128));
+        CHECK_INTEQ(status(&w).pressure_freed_kib, 128 * 1024);
+        CHECK(balloon_pause_until(w.b) > clock_now_usec());
+        CHECK(reason(&w)[0] != '\0');
+        actual = w.fake.actual_pages;
+        /* The workload stays: nothing taken back, no new relief. */
+        advance(&w, SEC(120));
+        CHECK_INTEQ(w.fake.actual_pages, actual);
+        CHECK_INTEQ(w.pressure_calls, 1);
+        CHECK(reason(&w)[0] != '\0');
+        /* It leaves: after the back-off the host's target is reached again. */
+        fake_shim_workload_shrink(&w.fake, MIB(1984));
+        advance(&w, SEC(300));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048));
+        CHECK_STREQ(reason(&w), "");
+        CHECK_INTEQ(balloon_debt_pages(w.b), 0);
+        CHECK_INTEQ(w.fake.refused_deflates, 0);
+        CHECK(!w.violation[0]);
+        world_done(&w);
+}
+
+TEST(pressure_relief_respects_host_without_deflate_on_oom)
+{
+        World w;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, false, 4096);
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(2048));
+        fake_shim_workload_grow(&w.fake, MIB(2000));
+        advance(&w, SEC(5));
+        /* The host's pages stay: relief has nothing it may give. */
+        CHECK(w.pressure_calls > 0);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048));
+        CHECK_INTEQ(w.fake.refused_deflates, 0);
+        /* At the host's target, so no reason; status says relief is limited. */
+        CHECK_STREQ(reason(&w), "");
+        CHECK(!status(&w).relief_below_host);
+        CHECK(!w.violation[0]);
+        world_done(&w);
+}
+
+TEST(oom_event_adds_debt)
+{
+        World w;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, true, 4096);
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(2048));
+        CHECK_INTEQ(fake_shim_oom_notify(&w.fake), MIB(64));
+        pump(&w);
+        CHECK_INTEQ(balloon_debt_pages(w.b), MIB(64));
+        CHECK_INTEQ(status(&w).oom_count, 1);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048 - 64));
+        CHECK(reason(&w)[0] != '\0');
+        /* Not taken back during the hold. */
+        advance(&w, SEC(29));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048 - 64));
+        /* Then repaid at 1 GiB a minute: 64 MiB in under 4 s. */
+        advance(&w, SEC(10));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048));
+        CHECK_INTEQ(balloon_debt_pages(w.b), 0);
+        CHECK_STREQ(reason(&w), "");
+
+        /* reset-oom clears debt at once. */
+        fake_shim_oom_notify(&w.fake);
+        pump(&w);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048 - 64));
+        balloon_reset_oom(w.b);
+        pump(&w);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048));
+        CHECK(!w.violation[0]);
+        world_done(&w);
+}
+
+TEST(hotplug_pause_holds_inflation)
+{
+        World w;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, false, 4096);
+        CHECK_INTEQ(attach(&w), 0);
+        balloon_pause(w.b, clock_now_usec() + SEC(30), "test hotplug");
+        host_target(&w, MIB(1024));
+        CHECK_INTEQ(w.fake.actual_pages, 0);
+        CHECK_STREQ(balloon_state(w.b), "paused");
+        CHECK(strstr(reason(&w), "hotplug") != NULL);
+        advance(&w, SEC(29));
+        CHECK_INTEQ(w.fake.actual_pages, 0);
+        advance(&w, SEC(2));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(1024));
+        CHECK_STREQ(reason(&w), "");
+        /* A pause never holds a deflate. */
+        balloon_pause(w.b, clock_now_usec() + SEC(30), "test hotplug");
+        host_target(&w, MIB(512));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(512));
+        CHECK(!w.violation[0]);
+        world_done(&w);
+}
+
+TEST(device_loss_and_return)
+{
+        World w;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, false, 4096);
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(1024));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(1024));
+
+        /* The device goes: the next call fails, the manager detaches. */
+        w.fake.lost = true;
+        host_target(&w, MIB(2048));
+        balloon_process_events(w.b);
+        pump(&w);
+        CHECK_INTEQ(w.shim_failed, 1);
+        CHECK(!balloon_attached(w.b));
+        CHECK_STREQ(reason(&w), "balloon device unavailable");
+        CHECK(!status(&w).available);
+        advance(&w, SEC(100));
+
+        /* It comes back holding what it held: adopted, then the new target. */
+        w.fake.lost = false;
+        CHECK_INTEQ(attach(&w), 0);
+        CHECK(balloon_attached(w.b));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048));
+        CHECK_INTEQ(status(&w).actual_kib, 2048 * 1024);
+
+        /* Detach (daemon stopping) leaves the balloon as it is. */
+        balloon_detach(w.b);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048));
+        CHECK_INTEQ(w.fake.refused_deflates, 0);
+        CHECK(!w.violation[0]);
+        world_done(&w);
+}
+
+TEST(reload_mid_change)
+{
+        World w;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, true, 4096);
+        w.config.oom.min_available_mb = 0;
+        CHECK_INTEQ(attach(&w), 0);
+        fake_shim_workload_grow(&w.fake, MIB(1536));
+        /* 2.5 GiB free, the host asks 3 GiB: allocation fails, backing off. */
+        host_target(&w, MIB(3072));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2560));
+        CHECK_STREQ(balloon_state(w.b), "inflating");
+        CHECK(w.fake.inflate_failures > 0);
+        CHECK(reason(&w)[0] != '\0');
+
+        /* Reload mid-change: a higher floor turns it into a deflate. */
+        w.config.balloon.min_mem_mb = 2048;
+        w.config.balloon.inflate_step_mb = 8;
+        reload(&w);
+        advance(&w, SEC(1));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048));
+        CHECK_STREQ(reason(&w), POLICY_REASON_FLOOR);
+        CHECK_STREQ(balloon_state(w.b), "idle");
+
+        /* And back: floor lower, workload gone. */
+        fake_shim_workload_shrink(&w.fake, MIB(1536));
+        w.config.balloon.min_mem_mb = 256;
+        reload(&w);
+        advance(&w, SEC(20));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(3072));
+        CHECK_STREQ(reason(&w), "");
+        CHECK_INTEQ(w.fake.refused_deflates, 0);
+        CHECK(!w.violation[0]);
+        world_done(&w);
+}
+
+/* ---- randomized walks ----------------------------------------------------- */
+
+typedef struct Rng {
+        uint64_t s;
+} Rng;
+
+static uint64_t rnd(Rng *r)
+{
+        /* splitmix64 */
+        uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n). */
+static uint64_t below(Rng *r, uint64_t n)
+{
+        return n ? rnd(r) % n : 0;
+}
+
+static uint64_t range(Rng *r, uint64_t lo, uint64_t hi)
+{
+        return lo + below(r, hi - lo + 1);
+}
+
+static bool chance(Rng *r, unsigned percent)
+{
+        return below(r, 100) < percent;
+}
+
+#define PICK(r, ...) ({                                                         \
+                const uint64_t _v[] = { __VA_ARGS__ };                          \
+                _v[below((r), ELEMENTSOF(_v))];                                 \
+        })
+
+/* One or all of the keys the balloon reads, at random. */
+static void random_config(Rng *r, Config *c, bool all)
+{
+        unsigned key = all ? UINT32_MAX : (unsigned) below(r, 16);
+
+#define KEY(n) (all || key == (n))
+        if (KEY(0))
+                c->balloon.min_mem_mb = PICK(r, 0, 64, 256, 256, 512, 1024, range(r, 0, 3072));
+        if (KEY(1))
+                /* Tiny steps cost the walks thousands of steps: seldom. */
+                c->balloon.inflate_step_mb = chance(r, 3) ? 1 : (uint32_t) PICK(r, 16, 64, 64, 256, range(r, 2, 512));
+        if (KEY(2))
+                c->balloon.deflate_step_mb = chance(r, 3) ? 1 : (uint32_t) PICK(r, 64, 256, 256, 1024, range(r, 2, 512));
+        if (KEY(3))
+                c->balloon.hysteresis_mb = (uint32_t) PICK(r, 0, 4, 4, 32, range(r, 0, 128));
+        if (KEY(4))
+                c->balloon.backoff_ms = (uint32_t) PICK(r, 1, 200, 200, range(r, 1, 3000));
+        if (KEY(5))
+                c->balloon.poll_interval_s = (uint32_t) PICK(r, 0, 1, 10, 60, 60);
+        if (KEY(6)) {
+                c->auto_loan.enabled = chance(r, 15);
+                c->auto_loan.headroom_mb = PICK(r, 0, 256, 512, range(r, 0, 2048));
+                c->auto_loan.interval_s = (uint32_t) PICK(r, 1, 10, range(r, 1, 60));
+        }
+        if (KEY(7))
+                c->oom.release_mb = (uint32_t) PICK(r, 0, 1, 64, 64, 256, range(r, 0, 1024));
+        if (KEY(8))
+                c->oom.debt_decay_mb_per_min = (uint32_t) PICK(r, 0, 16, 1024, 1024, 8192, range(r, 0, 4096));
+        if (KEY(9))
+                c->oom.min_available_mb = PICK(r, 0, 128, 128, range(r, 0, 1024));
+        if (KEY(10))
+                c->oom.relief_step_mb = (uint32_t) PICK(r, 1, 64, 64, range(r, 1, 512));
+        if (KEY(11))
+                c->oom.backoff_s = (uint32_t) PICK(r, 0, 1, 30, 30, 120);
+        if (KEY(12))
+                c->stats.interval_s = (uint32_t) PICK(r, 0, 10);
+        if (KEY(13))
+                c->balloon.source = chance(r, 70) ? BALLOON_SOURCE_SIMULATE : BALLOON_SOURCE_VIRTIO;
+        if (KEY(13) || KEY(14))
+                c->balloon.simulate_target_mb = PICK(r, 0, 512, range(r, 0, 4096), range(r, 0, 12000));
+#undef KEY
+}
+
+static void log_config(World *w, const Config *c)
+{
+        wlog(w, "        config: min_mem=%" PRIu64 " inflate_step=%u deflate_step=%u hysteresis=%u backoff_ms=%u "
+             "poll=%u auto=%d/%" PRIu64 "/%u release=%u decay=%u min_avail=%" PRIu64 " relief_step=%u "
+             "oom_backoff=%u stats=%u source=%s sim_target=%" PRIu64 "\n",
+             c->balloon.min_mem_mb, c->balloon.inflate_step_mb, c->balloon.deflate_step_mb,
+             c->balloon.hysteresis_mb, c->balloon.backoff_ms, c->balloon.poll_interval_s, c->auto_loan.enabled,
+             c->auto_loan.headroom_mb, c->auto_loan.interval_s, c->oom.release_mb, c->oom.debt_decay_mb_per_min,
+             c->oom.min_available_mb, c->oom.relief_step_mb, c->oom.backoff_s, c->stats.interval_s,
+             balloon_source_to_string(c->balloon.source), c->balloon.simulate_target_mb);
+}
+
+/* A host target worth trying: the edges more often than not. */
+static uint64_t random_target(Rng *r, const World *w)
+{
+        uint64_t ram = w->fake.ram_pages, fl = floor_pages(w), limit = ram > fl ? ram - fl : 0;
+
+        switch (below(r, 8)) {
+        case 0:
+                return 0;
+        case 1:         /* would leave less than the floor */
+                return limit + range(r, 1, MAX(fl, 1));
+        case 2:         /* above RAM */
+                return ram + range(r, 1, ram);
+        case 3:
+                return limit;
+        case 4:         /* a small change, within the hysteresis or near it */
+        {
+                uint64_t t = w->fake.target_pages + range(r, 0, MIB(64));
+
+                return t > MIB(32) ? t - MIB(32) : 0;
+        }
+        default:
+                return below(r, ram + 1);
+        }
+}
+
+/* The invariants that hold after every event. */
+static bool check(World *w)
+{
+        const FakeShim *f = &w->fake;
+        uint64_t fl = floor_pages(w), limit = f->ram_pages > fl ? f->ram_pages - fl : 0;
+
+        if (w->violation[0])
+                return false;
+        if (f->refused_deflates > 0) {
+                violate(w, "the daemon asked to deflate below the host's target without deflate-on-oom "
+                        "(virtio spec 5.5.6.1): %" PRIu64 " refusals", f->refused_deflates);
+                return false;
+        }
+        if (f->invalid_calls > 0) {
+                violate(w, "%" PRIu64 " shim calls with invalid arguments", f->invalid_calls);
+                return false;
+        }
+        /* Grandfathered pages only ever shrink. */
+        w->floor_allowance = MIN(w->floor_allowance, f->actual_pages);
+        if (f->actual_pages > MAX(limit, w->floor_allowance)) {
+                violate(w, "below the floor: actual %" PRIu64 " pages > RAM %" PRIu64 " - floor %" PRIu64
+                        " (held before the floor changed: %" PRIu64 ")",
+                        f->actual_pages, f->ram_pages, fl, w->floor_allowance);
+                return false;
+        }
+        if (balloon_attached(w->b) && !f->lost) {
+                Status s = status(w);
+
+                if (!s.available || s.actual_kib != f->actual_pages * 4 ||
+                    s.host_target_kib != f->target_pages * 4 || s.total_kib != f->ram_pages * 4) {
+                        violate(w, "status disagrees with the shim: status actual %" PRIu64 " KiB host target %"
+                                PRIu64 " KiB total %" PRIu64 " KiB; shim %" PRIu64 " / %" PRIu64 " / %" PRIu64
+                                " KiB", s.actual_kib, s.host_target_kib, s.total_kib, f->actual_pages * 4,
+                                f->target_pages * 4, f->ram_pages * 4);
+                        return false;
+                }
+        }
+        return true;
+}
+
+/* What the walks exercised, for the TAP output. */
+static struct {
+        uint64_t events, inflates, deflates, nomem, pressure, oom_events, settles, settled_off_target;
+        uint64_t shim_failed;
+        const char *reasons[32];
+        uint64_t reason_count[32];
+} cov;
+
+static void cov_reason(const char *why)
+{
+        size_t i;
+
+        for (i = 0; i < ELEMENTSOF(cov.reasons) && cov.reasons[i]; i++)
+                if (strncmp(cov.reasons[i], why, 40) == 0)
+                        break;
+        if (i == ELEMENTSOF(cov.reasons))
+                return;
+        if (!cov.reasons[i])
+                cov.reasons[i] = strndup(why, 60);
+        cov.reason_count[i]++;
+}
+
+/* After long enough without events: at the host's target, or saying why not. */
+static bool check_settled(World *w)
+{
+        const char *why;
+
+        if (!balloon_attached(w->b) || w->fake.lost)
+                return true;
+        why = reason(w);
+        cov.settles++;
+        if (w->fake.actual_pages != w->fake.target_pages) {
+                cov.settled_off_target++;
+                cov_reason(why ? why : "(null)");
+        }
+        if (w->fake.actual_pages != w->fake.target_pages && (!why || !why[0])) {
+                violate(w, "settled at %" PRIu64 " pages, host target %" PRIu64 ", with no reason",
+                        w->fake.actual_pages, w->fake.target_pages);
+                return false;
+        }
+        /* A reason that says a change is under way is no reason after this
+         * long: the balloon is stuck. */
+        if (w->fake.actual_pages != w->fake.target_pages && !w->config.auto_loan.enabled &&
+            (strstr(why, "following it") || strstr(why, "memory to the guest") || strstr(why, "memory from the guest"))) {
+                violate(w, "settled at %" PRIu64 " pages, host target %" PRIu64 ", effective %" PRIu64
+                        ", still saying \"%s\"", w->fake.actual_pages, w->fake.target_pages,
+                        balloon_target(w->b)->target_pages, why);
+                return false;
+        }
+        return true;
+}
+
+/*
+ * After a settle: would the balloon move if it looked again?  A poke (a
+ * zero-length pause, which only re-evaluates) must not start a change the
+ * balloon should have made on its own: that is a balloon waiting for an
+ * event that never comes.
+ */
+static bool check_not_stale(World *w)
+{
+        uint64_t before = w->fake.actual_pages, hyst = MIB(w->config.balloon.hysteresis_mb), d;
+
+        /* Debt is repaid in one-second ticks: up to a tick's worth late. */
+        if (balloon_debt_pages(w->b) > 0)
+                hyst += MIB(w->config.oom.debt_decay_mb_per_min) / 60 + 1;
+        if (!balloon_attached(w->b) || w->fake.lost || w->config.auto_loan.enabled)
+                return true;
+        /* At the same instant: debt repayment moves the target with time. */
+        balloon_pause(w->b, 0, "test poke");
+        pump(w);
+        d = w->fake.actual_pages > before ? w->fake.actual_pages - before : before - w->fake.actual_pages;
+        if (d > 0 && d >= hyst) {
+                violate(w, "stale: settled at %" PRIu64 " pages, a poke moved it to %" PRIu64 " (host target %"
+                        PRIu64 ")", before, w->fake.actual_pages, w->fake.target_pages);
+                return false;
+        }
+        return true;
+}
+
+static void log_state(World *w)
+{
+        const char *why = balloon_attached(w->b) ? reason(w) : "detached";
+
+        wlog(w, "        -> actual=%" PRIu64 " target=%" PRIu64 " eff=%" PRIu64 " ram=%" PRIu64 " used=%" PRIu64
+             " avail=%" PRIu64 " debt=%" PRIu64 " pause=%s state=%s reason=\"%s\"\n",
+             w->fake.actual_pages, w->fake.target_pages, balloon_target(w->b)->target_pages, w->fake.ram_pages,
+             w->fake.used_pages, avail_pages(w), balloon_debt_pages(w->b),
+             balloon_pause_until(w->b) > clock_now_usec() ? "yes" : "no", balloon_state(w->b), why);
+}
+
+static void lose_device(World *w, Rng *r)
+{
+        w->fake.lost = true;
+        /* The manager sees EPOLLHUP at once, or the next call fails. */
+        if (chance(r, 50)) {
+                wlog(w, "        (EPOLLHUP: detached)\n");
+                balloon_detach(w->b);
+        }
+}
+
+static void return_device(World *w, Rng *r)
+{
+        /* As the manager would have on EPOLLHUP. */
+        if (balloon_attached(w->b))
+                balloon_detach(w->b);
+        w->fake.lost = false;
+        if (chance(r, 40)) {
+                /* Module reloaded: every page went back, no events. */
+                wlog(w, "        (module reloaded: balloon empty)\n");
+                w->fake.actual_pages = 0;
+                w->fake.ev_count = 0;
+                if (w->fake.transport == MEMBALLOON_TRANSPORT_SIMULATE)
+                        w->fake.target_pages = 0;
+                w->fake.oom_nr_pages = MEMBALLOON_OOM_DEFAULT_BYTES / 4096;
+        }
+        if (attach(w) < 0)
+                violate(w, "attach failed");
+}
+
+/* One walk; returns true when every invariant held. */
+static bool walk(uint64_t seed, unsigned nr_events, bool verbose)
+{
+        static const uint32_t transports[] = { MEMBALLOON_TRANSPORT_VIRTIO, MEMBALLOON_TRANSPORT_VIRTIO,
+                                               MEMBALLOON_TRANSPORT_SIMULATE };
+        Rng r = { .s = seed };
+        uint64_t ram_mib = PICK(&r, 1024, 2048, 4096, range(&r, 512, 8192));
+        uint32_t transport = transports[below(&r, ELEMENTSOF(transports))];
+        bool doo = chance(&r, 50), ok = true;
+        World w;
+
+        world_init(&w, transport, doo, ram_mib);
+        random_config(&r, &w.config, true);
+        if (transport == MEMBALLOON_TRANSPORT_VIRTIO)
+                w.config.balloon.source = chance(&r, 90) ? BALLOON_SOURCE_VIRTIO : BALLOON_SOURCE_SIMULATE;
+        wlog(&w, "walk seed=%" PRIu64 ": ram=%" PRIu64 " MiB transport=%s deflate_on_oom=%d\n", seed, ram_mib,
+             shim_transport_to_string(transport), transport == MEMBALLOON_TRANSPORT_VIRTIO ? doo : 1);
+        log_config(&w, &w.config);
+        if (transport == MEMBALLOON_TRANSPORT_VIRTIO && chance(&r, 50))
+                /* The device starts with a target already set. */
+                w.fake.target_pages = below(&r, w.fake.ram_pages);
+        if (attach(&w) < 0)
+                violate(&w, "attach failed");
+        log_state(&w);
+        ok = check(&w);
+
+        for (unsigned i = 0; ok && i < nr_events; i++) {
+                uint64_t now_ms = (clock_now_usec() / 1000) % 100000000, n;
+                unsigned ev = (unsigned) below(&r, 100);
+
+                cov.events++;
+
+                wlog(&w, "%3u t=%" PRIu64 ".%03" PRIu64 " ", i, now_ms / 1000, now_ms % 1000);
+                if (w.fake.lost && chance(&r, 30)) {
+                        wlog(&w, "device returns\n");
+                        return_device(&w, &r);
+                } else if (ev < 20) {
+                        n = random_target(&r, &w);
+                        if (w.fake.transport == MEMBALLOON_TRANSPORT_VIRTIO) {
+                                wlog(&w, "host target %" PRIu64 " pages\n", n);
+                                host_target(&w, n);
+                        } else {
+                                char *msg = NULL;
+                                int k = balloon_set_target(w.b, n * 4096, &msg);
+
+                                wlog(&w, "set-target %" PRIu64 " pages: %d %s\n", n, k, msg ? msg : "");
+                                free(msg);
+                                pump(&w);
+                        }
+                } else if (ev < 32) {
+                        uint64_t fr = avail_pages(&w), min = MIB(w.config.oom.min_available_mb);
+
+                        n = chance(&r, 50) ? below(&r, w.fake.ram_pages / 4) :
+                            fr > min ? fr - min + below(&r, 2 * MAX(min, MIB(64))) - MAX(min, MIB(64)) :
+                            below(&r, MIB(64));
+                        n = n > w.fake.ram_pages ? below(&r, MIB(64)) : n;
+                        wlog(&w, "workload grows %" PRIu64 " pages", n);
+                        wlog(&w, " (got %" PRIu64 ")\n", fake_shim_workload_grow(&w.fake, n));
+                        if (chance(&r, 30) && balloon_attached(w.b)) {
+                                wlog(&w, "        (psi stall)\n");
+                                balloon_on_pressure(w.b, "psi", "test");
+                        }
+                        pump(&w);
+                } else if (ev < 42) {
+                        n = chance(&r, 20) ? w.fake.used_pages : below(&r, w.fake.used_pages + 1);
+                        wlog(&w, "workload shrinks %" PRIu64 " pages\n", n);
+                        fake_shim_workload_shrink(&w.fake, n);
+                        pump(&w);
+                } else if (ev < 62) {
+                        n = PICK(&r, 0, MSEC(1), MSEC(50), MSEC(300), SEC(1), SEC(5), SEC(30), SEC(120));
+                        n += below(&r, n / 2 + 1);
+                        wlog(&w, "advance %" PRIu64 " ms\n", n / 1000);
+                        advance(&w, n);
+                } else if (ev < 66) {
+                        wlog(&w, "OOM notifier");
+                        wlog(&w, " released %" PRIu64 "\n", fake_shim_oom_notify(&w.fake));
+                        pump(&w);
+                } else if (ev < 70) {
+                        wlog(&w, "psi stall\n");
+                        balloon_on_pressure(w.b, "psi", "test");
+                        pump(&w);
+                } else if (ev < 74) {
+                        n = PICK(&r, 0, SEC(1), SEC(10), SEC(60));
+                        if (chance(&r, 30)) {
+                                wlog(&w, "hotplug adds 128 MiB, ");
+                                fake_shim_add_ram(&w.fake, MIB(128));
+                        }
+                        wlog(&w, "hotplug pause %" PRIu64 " s\n", n / 1000000);
+                        balloon_pause(w.b, clock_now_usec() + n, "test hotplug");
+                        pump(&w);
+                } else if (ev < 76) {
+                        if (!w.fake.lost) {
+                                wlog(&w, "device lost\n");
+                                lose_device(&w, &r);
+                        } else
+                                wlog(&w, "(device still lost)\n");
+                        pump(&w);
+                } else if (ev < 83) {
+                        random_config(&r, &w.config, chance(&r, 10));
+                        wlog(&w, "reload\n");
+                        log_config(&w, &w.config);
+                        reload(&w);
+                } else if (ev < 86) {
+                        wlog(&w, "host asks for stats\n");
+                        fake_shim_host_request_stats(&w.fake);
+                        pump(&w);
+                } else if (ev < 88) {
+                        wlog(&w, "reset-oom\n");
+                        balloon_reset_oom(w.b);
+                        pump(&w);
+                } else if (ev < 91) {
+                        wlog(&w, "settle\n");
+                        settle(&w);
+                        if (check(&w) && check_settled(&w))
+                                check_not_stale(&w);
+                } else {
+                        n = below(&r, SEC(3));
+                        wlog(&w, "advance %" PRIu64 " us\n", n);
+                        advance(&w, n);
+                }
+                log_state(&w);
+                ok = check(&w);
+        }
+        if (ok) {
+                /* The end: the device back, then quiet for long enough. */
+                if (w.fake.lost) {
+                        wlog(&w, "end: device returns\n");
+                        return_device(&w, &r);
+                }
+                wlog(&w, "end: settle\n");
+                settle(&w);
+                log_state(&w);
+                ok = check(&w) && check_settled(&w) && check_not_stale(&w);
+        }
+        if (!ok || verbose) {
+                fputs(w.log, stderr);
+                if (!ok)
+                        fprintf(stderr, "# walk seed=%" PRIu64 " FAILED: %s\n"
+                                "# replay: MEMBALLOON_WALK_SEED=%" PRIu64 " tests/unit/test-balloon\n",
+                                seed, w.violation, seed);
+        }
+        cov.inflates += w.fake.inflate_calls;
+        cov.deflates += w.fake.deflate_calls;
+        cov.nomem += w.fake.inflate_failures;
+        cov.pressure += status(&w).pressure_count;
+        cov.oom_events += w.fake.oom_events;
+        cov.shim_failed += w.shim_failed;
+        world_done(&w);
+        return ok;
+}
+
+static uint64_t env_u64(const char *name, uint64_t def)
+{
+        const char *e = getenv(name);
+
+        return e && *e ? strtoull(e, NULL, 0) : def;
+}
+
+TEST(random_walks)
+{
+        uint64_t base = env_u64("MEMBALLOON_WALK_BASE_SEED", 20240917), walks = env_u64("MEMBALLOON_WALKS", 2000);
+        unsigned events = (unsigned) env_u64("MEMBALLOON_WALK_EVENTS", 100), failed = 0;
+        const char *one = getenv("MEMBALLOON_WALK_SEED");
+        struct timespec t0, t1;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (one && *one) {
+                uint64_t seed = strtoull(one, NULL, 0);
+
+                if (getenv("MEMBALLOON_WALK_VERBOSE"))
+                        log_set_max_level(LOG_DEBUG);
+                printf("# replaying walk seed=%" PRIu64 " (%u events)\n", seed, events);
+                CHECK(walk(seed, events, true));
+                return;
+        }
+        printf("# %" PRIu64 " walks of %u events, base seed %" PRIu64 " (walk i has seed base + i)\n",
+               walks, events, base);
+        for (uint64_t i = 0; i < walks; i++)
+                if (!walk(base + i, events, false) && ++failed >= 5)
+                        break;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        printf("# walks done in %.2f s, %u failed\n",
+               (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9, failed);
+        printf("# %" PRIu64 " events: %" PRIu64 " inflates (%" PRIu64 " stopped by NOMEM), %" PRIu64 " deflates, %"
+               PRIu64 " pressure reliefs, %" PRIu64 " OOM releases, %" PRIu64 " devices lost by a failed call\n",
+               cov.events, cov.inflates, cov.nomem, cov.deflates, cov.pressure, cov.oom_events, cov.shim_failed);
+        printf("# %" PRIu64 " settles, %" PRIu64 " away from the host's target:\n", cov.settles, cov.settled_off_target);
+        for (size_t i = 0; i < ELEMENTSOF(cov.reasons) && cov.reasons[i]; i++)
+                printf("#   %6" PRIu64 "  %s...\n", cov.reason_count[i], cov.reasons[i]);
+        CHECK_INTEQ(failed, 0);
+}
+
+int main(void)
+{
+        clock_set_manual();
+        log_set_dest(LOG_DEST_CONSOLE);
+        log_set_max_level(getenv("MEMBALLOON_WALK_VERBOSE") ? LOG_DEBUG : LOG_CRIT);
+
+        RUN(follows_host_target);
+        RUN(floor_clamp);
+        RUN(above_ram_clamp);
+        RUN(inflate_stops_above_avail_floor);
+        RUN(pressure_relief_returns_what_is_needed);
+        RUN(pressure_relief_respects_host_without_deflate_on_oom);
+        RUN(oom_event_adds_debt);
+        RUN(hotplug_pause_holds_inflation);
+        RUN(device_loss_and_return);
+        RUN(reload_mid_change);
+        RUN(random_walks);
+        return test_summary();
+}
