@@ -30,6 +30,9 @@
 /* While OOM debt is paid back, re-evaluate the target this often, so the
  * balloon grows back in small, pressure-checked steps. */
 #define DEBT_TICK_USEC          (1000000ULL)
+/* Inflation held back by MemAvailable resumes when memory comes free,
+ * which no event announces: look again this often meanwhile. */
+#define AVAIL_TICK_USEC         (10ULL * 1000000ULL)
 /* When auto loan sets the target, MemAvailable's own jitter (pages parked
  * in per-CPU lists, page cache coming and going) moves it by a few MiB a
  * second; measured in a 1 GiB guest as 4-6 MiB swings.  Changes below this
@@ -545,6 +548,8 @@ static void arm_poll(Balloon *b)
                         d = b->relief.hold_until_usec - now;
                 next = next ? MIN(next, d) : d;
         }
+        if (b->target.by_avail)
+                next = next ? MIN(next, AVAIL_TICK_USEC) : AVAIL_TICK_USEC;
         if (c->auto_loan.enabled) {
                 uint64_t a = (uint64_t) c->auto_loan.interval_s * 1000000ULL;
 
