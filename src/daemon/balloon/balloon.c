@@ -1000,7 +1000,9 @@ const char *balloon_reason(const Balloon *b)
                         "loaning is paused after memory hotplug (hotplug.delay_s)" :
                         "loaning is held off after memory pressure (oom.backoff_s)";
 
-        if (b->target.reason && b->target.reason != (const char *) POLICY_REASON_PAUSED &&
+        /* By content: the same literal in policy.c and here need not be one
+         * object (ASan builds keep them apart). */
+        if (b->target.reason && strcmp(b->target.reason, POLICY_REASON_PAUSED) != 0 &&
             (b->target.target_pages != k->actual_pages || b->target.target_pages != k->target_pages))
                 why = b->target.reason;
         else if (pause && k->actual_pages < k->target_pages)
