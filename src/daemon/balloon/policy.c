@@ -158,7 +158,9 @@ void policy_relief(ReliefState *st, const ReliefInput *in, ReliefDecision *ret)
                 need = in->step_pages;
 
         if (in->now_usec < st->hold_until_usec) {
-                /* The same episode: hold on from now, at the same length. */
+                /* The same episode: hold on from now, at the same length
+                 * (the first of the streak if the hold was an OOM's). */
+                st->streak = MAX(st->streak, 1U);
         } else if (st->streak > 0 && in->now_usec < st->hold_until_usec + st->hold_usec) {
                 /* Back soon after the hold ended: hold longer. */
                 st->streak = MIN(st->streak + 1, 4U);
