@@ -167,7 +167,9 @@ void policy_relief(ReliefState *st, const ReliefInput *in, ReliefDecision *ret)
         } else
                 st->streak = 1;
         st->hold_usec = in->backoff_usec << (st->streak - 1);
-        st->hold_until_usec = in->now_usec + st->hold_usec;
+        /* Extend, never shorten: a hold set before oom.backoff_s was
+         * lowered, or by an OOM, runs its course. */
+        st->hold_until_usec = MAX(st->hold_until_usec, in->now_usec + st->hold_usec);
 
         allowed = in->actual_pages;
         if (!in->may_deflate_below_host)
