@@ -5,8 +5,10 @@
  * Pages come from balloon_page_alloc() and live in a balloon_dev_info so
  * that compaction can move them (mb_migratepage()).  Every loaned page is
  * taken out of the managed page count, so MemTotal drops while it is in the
- * balloon.  Pages move in steps of MB_PAGES_PER_STEP: one step is one hold
- * of mb->lock and one message to the host.
+ * balloon.  Pages move in steps of up to MB_PAGES_PER_STEP: one step is one
+ * hold of mb->lock, one message to the host and one write of config actual.
+ * Each INFLATE or DEFLATE call starts with a small step and doubles it
+ * (MB_FIRST_STEP_PFNS), so that the host sees progress early.
  *
  * The OOM notifier gives pages back without waiting for the daemon, and the
  * memory notifier stops an inflate while a memory block goes offline, both
@@ -224,12 +226,12 @@ void mb_release_all_locked(struct memballoon *mb)
  */
 int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 {
+	unsigned long step_max = MB_FIRST_STEP_PAGES;
 	u32 reason = MEMBALLOON_STOP_DONE;
 	u64 done = 0;
 
 	while (done < b->nr_pages && reason == MEMBALLOON_STOP_DONE) {
-		unsigned long step = min_t(u64, b->nr_pages - done,
-					   MB_PAGES_PER_STEP);
+		unsigned long step = min_t(u64, b->nr_pages - done, step_max);
 		unsigned long n = 0;
 		struct page *page;
 		LIST_HEAD(pages);
@@ -260,6 +262,8 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 		if (n)
 			mb_inflate_step(mb, &pages, n);
 		done += n;
+		step_max = min_t(unsigned long, step_max * 2,
+				 MB_PAGES_PER_STEP);
 	}
 
 	mutex_lock(&mb->lock);
@@ -282,6 +286,7 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
  */
 int mb_deflate(struct memballoon *mb, struct memballoon_batch *b)
 {
+	unsigned long step_max = MB_FIRST_STEP_PAGES;
 	u32 reason = MEMBALLOON_STOP_DONE;
 	u64 done = 0;
 
@@ -294,10 +299,13 @@ int mb_deflate(struct memballoon *mb, struct memballoon_batch *b)
 			reason = MEMBALLOON_STOP_EMPTY;
 			break;
 		}
-		n = mb_deflate_step_locked(mb, b->nr_pages - done);
+		n = mb_deflate_step_locked(mb, min_t(u64, b->nr_pages - done,
+						     step_max));
 		mutex_unlock(&mb->lock);
 		done += n;
 		if (n) {
+			step_max = min_t(unsigned long, step_max * 2,
+					 MB_PAGES_PER_STEP);
 			cond_resched();
 			continue;
 		}
@@ -488,6 +496,7 @@ static void mb_init_balloon(struct memballoon *mb)
 	BUILD_BUG_ON(MEMBALLOON_HOST_F_REPORTING != VIRTIO_BALLOON_F_REPORTING);
 	BUILD_BUG_ON(sizeof(struct memballoon_event) != 32);
 	BUILD_BUG_ON(MB_PAGES_PER_STEP == 0);
+	BUILD_BUG_ON(MB_FIRST_STEP_PAGES > MB_PAGES_PER_STEP);
 
 	mutex_init(&mb->lock);
 	balloon_devinfo_init(&mb->b_dev_info);
