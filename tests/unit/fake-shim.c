@@ -188,10 +188,16 @@ static int fake_batch(void *ctx, bool inflate, struct memballoon_batch *b)
         if (inflate) {
                 f->inflate_calls++;
                 n = MIN(b->nr_pages, avail);
-                f->actual_pages += n;
                 b->stop_reason = n < b->nr_pages ? MEMBALLOON_STOP_NOMEM : MEMBALLOON_STOP_DONE;
                 if (n < b->nr_pages)
                         f->inflate_failures++;
+                else if (f->offline_stops > 0) {
+                        /* A memory block going offline: the shim stops. */
+                        f->offline_stops--;
+                        n /= 2;
+                        b->stop_reason = MEMBALLOON_STOP_OFFLINE;
+                }
+                f->actual_pages += n;
         } else {
                 f->deflate_calls++;
                 n = MIN(b->nr_pages, f->actual_pages);

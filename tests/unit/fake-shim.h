@@ -47,6 +47,7 @@ struct FakeShim {
         uint64_t target_pages;          /* host's (or SIM_SET_TARGET's) */
         uint64_t oom_nr_pages;          /* SET_OOM */
         bool lost;                      /* every call fails with -ENODEV */
+        unsigned offline_stops;         /* the next INFLATEs stop half-way with STOP_OFFLINE */
 
         /* What GET_STATE reports besides. */
         uint64_t oom_freed_pages, oom_events, inflate_failures, events_dropped;
