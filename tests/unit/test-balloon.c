@@ -382,6 +382,43 @@ TEST(follows_host_target)
         world_done(&w);
 }
 
+/* balloon.deflate_on_exit returns everything only where the spec allows. */
+TEST(deflate_on_exit_respects_host)
+{
+        World w;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, false, 4096);
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(1024));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(1024));
+        balloon_deflate_all(w.b);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(1024));
+        CHECK_INTEQ(w.fake.refused_deflates, 0);
+        world_done(&w);
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, true, 4096);
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(1024));
+        balloon_deflate_all(w.b);
+        CHECK_INTEQ(w.fake.actual_pages, 0);
+        world_done(&w);
+}
+
+/* Auto loan above the host's target says so. */
+TEST(auto_loan_has_a_reason)
+{
+        World w;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, true, 4096);
+        w.config.auto_loan.enabled = true;
+        w.config.auto_loan.headroom_mb = 512;
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(256));
+        CHECK(w.fake.actual_pages > MIB(256));
+        CHECK(strstr(reason(&w), "auto loan") != NULL);
+        world_done(&w);
+}
+
 TEST(floor_clamp)
 {
         World w;
@@ -1171,6 +1208,8 @@ int main(void)
         log_set_max_level(getenv("MEMBALLOON_WALK_VERBOSE") ? LOG_DEBUG : LOG_CRIT);
 
         RUN(follows_host_target);
+        RUN(deflate_on_exit_respects_host);
+        RUN(auto_loan_has_a_reason);
         RUN(floor_clamp);
         RUN(above_ram_clamp);
         RUN(inflate_stops_above_avail_floor);

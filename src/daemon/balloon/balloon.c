@@ -846,17 +846,30 @@ void balloon_deflate_all(Balloon *b)
         struct memballoon_batch batch;
         StepLimits lim;
 
+        uint64_t keep = 0;
+
         if (refresh(b) < 0 || b->kstate.actual_pages == 0)
                 return;
+        /* virtio spec 5.5.6.1 holds on the way out too: without
+         * deflate-on-oom the pages the host still asks for stay (the shim
+         * returns them when the device or the module goes away). */
+        if (!may_deflate_below_host(b))
+                keep = MIN(b->kstate.target_pages, b->kstate.actual_pages);
+        if (b->kstate.actual_pages == keep) {
+                log_notice("balloon.deflate_on_exit: the host did not offer deflate-on-oom; its %" PRIu64
+                           " MiB stay loaned", pages_to_mib(b, keep));
+                return;
+        }
         limits(b, &lim);
-        log_notice("balloon.deflate_on_exit: returning %" PRIu64 " MiB to the guest before exiting",
-                   pages_to_mib(b, b->kstate.actual_pages));
-        while (b->kstate.actual_pages > 0) {
+        log_notice("balloon.deflate_on_exit: returning %" PRIu64 " MiB to the guest before exiting%s",
+                   pages_to_mib(b, b->kstate.actual_pages - keep),
+                   keep ? " (the host's target stays: no deflate-on-oom)" : "");
+        while (b->kstate.actual_pages > keep) {
                 int r;
 
                 batch = (struct memballoon_batch) {
                         .argsz = sizeof(batch),
-                        .nr_pages = MIN(b->kstate.actual_pages, MIN(lim.deflate_max_pages, lim.batch_max_pages)),
+                        .nr_pages = MIN(b->kstate.actual_pages - keep, MIN(lim.deflate_max_pages, lim.batch_max_pages)),
                 };
                 r = b->ops->batch(b->ctx, false, &batch);
                 if (r < 0) {

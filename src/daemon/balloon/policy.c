@@ -68,6 +68,8 @@ void policy_target(const PolicyInput *in, PolicyTarget *ret)
                 r.reason = POLICY_REASON_RAM;
         else if (r.by_debt)
                 r.reason = POLICY_REASON_DEBT;
+        else if (r.by_auto && t > in->host_target_pages)
+                r.reason = POLICY_REASON_AUTO;
         *ret = r;
 }
 

@@ -37,6 +37,7 @@ typedef struct PolicyInput {
 
 /* Reasons, as shown in status (balloon.reason). */
 #define POLICY_REASON_FLOOR     "host target would leave less than balloon.min_mem_mb; stopped at the floor"
+#define POLICY_REASON_AUTO      "auto loan: the guest does not need this memory, so more is loaned than the host asks (auto.headroom_mb stays free)"
 #define POLICY_REASON_RAM       "host target exceeds guest RAM; clamped"
 #define POLICY_REASON_DEBT      "memory released on OOM is not taken back until the OOM debt decays (memballoonctl reset-oom clears it)"
 #define POLICY_REASON_PAUSED    "loaning is paused"
