@@ -7,8 +7,8 @@
  * taken out of the managed page count, so MemTotal drops while it is in the
  * balloon.  Pages move in steps of up to MB_PAGES_PER_STEP: one step is one
  * hold of mb->lock, one message to the host and one write of config actual.
- * Each INFLATE or DEFLATE call starts with a small step and doubles it
- * (MB_FIRST_STEP_PFNS), so that the host sees progress early.
+ * Each INFLATE or DEFLATE call starts with a small step (MB_FIRST_STEP_PFNS)
+ * so that the host sees progress early.
  *
  * The OOM notifier gives pages back without waiting for the daemon, and the
  * memory notifier stops an inflate while a memory block goes offline, both
@@ -262,8 +262,7 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 		if (n)
 			mb_inflate_step(mb, &pages, n);
 		done += n;
-		step_max = min_t(unsigned long, step_max * 2,
-				 MB_PAGES_PER_STEP);
+		step_max = MB_PAGES_PER_STEP;
 	}
 
 	mutex_lock(&mb->lock);
@@ -304,8 +303,7 @@ int mb_deflate(struct memballoon *mb, struct memballoon_batch *b)
 		mutex_unlock(&mb->lock);
 		done += n;
 		if (n) {
-			step_max = min_t(unsigned long, step_max * 2,
-					 MB_PAGES_PER_STEP);
+			step_max = MB_PAGES_PER_STEP;
 			cond_resched();
 			continue;
 		}

@@ -48,18 +48,21 @@
 #define MB_PAGES_PER_STEP	(MB_PFNS_PER_KICK / MB_VIRTIO_PFNS_PER_PAGE)
 
 /*
- * First step of every INFLATE and DEFLATE call, in virtio PFNs; each
- * further step of the call is twice as large, up to MB_PAGES_PER_STEP.
- * The host sees no progress until config actual is written at the end of
- * a step.  With full steps only, an inflate first allocated and zeroed
- * 16 MiB, and the host saw the first change ~10x later than with the
- * stock driver, which reports every 256 PFNs (VIRTIO_BALLOON_ARRAY_PFNS_MAX).
- * We start lower than 256 to make up for the trip through the daemon.
+ * First step of every INFLATE and DEFLATE call, in virtio PFNs; the
+ * call's further steps are full MB_PAGES_PER_STEP ones.  The host sees no
+ * progress until config actual is written at the end of a step.  With full
+ * steps only, an inflate first allocated and zeroed 16 MiB, and the host
+ * saw the first change ~10x later than with the stock driver, which
+ * reports every 256 PFNs (VIRTIO_BALLOON_ARRAY_PFNS_MAX).  We start below
+ * 256 to make up for the trip through the daemon, and then go straight to
+ * full steps: each extra kick is a host round trip plus a guest wake-up.
  * bench/daemon-bench, QEMU 7.2 TCG, 1 GiB guest, 64 MiB changes, medians
- * of 12, host's first BALLOON_CHANGE (stock driver in brackets): 256 gave
- * inflate 7.8 ms (6.6), deflate 3.2 ms (1.8); 64 gave 4.3 ms (6.6) and
- * 2.7 ms (2.0).  The ramp adds 6 kicks per call (0.1-0.2 ms each,
- * VM-TESTING.md), under 1% of a 64 MiB inflate.
+ * of 12, first BALLOON_CHANGE on the host, stock driver in brackets:
+ *   first step 256, doubling:	inflate 7.8 ms (6.6), deflate 3.2 ms (1.8)
+ *   first step 64, doubling:	inflate 4.3 ms (6.6), deflate 2.7 ms (2.0)
+ *   first step 64, then full:	inflate 3.3 ms (6.3), deflate 2.6 ms (1.7)
+ * Doubling (6 more kicks per call) made the whole 64 MiB deflate take
+ * 44 ms instead of 26 ms; 64-then-full keeps 26 ms.
  */
 #define MB_FIRST_STEP_PFNS	64
 
