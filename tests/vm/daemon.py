@@ -390,6 +390,50 @@ def sc_daemon_floor(env):
     daemon_boot(env, body, devices=[BAL])
 
 
+@daemon_scenario('daemon-floor-walk',
+                 'host walks targets around the floor: inflation stops before MemAvailable reaches the '
+                 'pressure floor, never trips its own relief, always says why; a reachable target is met')
+def sc_daemon_floor_walk(env):
+    # Issue 9: with min_mem_mb 256 and the default MemAvailable floor
+    # (128 MiB), inflating to the floor drove MemAvailable to 126 MiB and
+    # the daemon's own relief fired; then it stalled with an empty reason.
+    walk = [900, 700, 1000, 470, 880, 600, 470]
+    floor_avail = 128 + 64      # oom.min_available_mb + oom.relief_step_mb
+
+    def settled(st):
+        b = st['balloon']
+        return b['state'] in ('idle', 'paused') and b['actual_kib'] == b['target_kib']
+
+    def body(g, sh):
+        sh.start_daemon(conf())
+        sh.wait_status(idle_at(0), 'daemon idle at start')
+        for mib in walk:
+            t0 = time.monotonic()
+            g.set_balloon(mib * MIB)
+            st = sh.wait_status(lambda st, m=mib: st['balloon']['host_target_kib'] == m * KIB and settled(st),
+                                'settled after host target %d MiB' % mib, timeout=60)
+            took = time.monotonic() - t0
+            b, p = st['balloon'], st['pressure']
+            avail = sh.meminfo()['MemAvailable'] // KIB
+            log('#   daemon-floor-walk: host %4d MiB -> balloon %4d MiB in %.1f s, MemAvailable %d MiB, '
+                'reason "%s"' % (mib, b['actual_kib'] // KIB, took, avail, b['reason']))
+            if p['count'] != 0:
+                raise Fail('the daemon\'s own inflation tripped its pressure relief (%d events): %s' % (
+                    p['count'], last_lines(sh.daemon_log())))
+            if b['actual_kib'] != b['host_target_kib'] and not b['reason']:
+                raise Fail('held away from the host target with an empty reason: %s' % brief(st))
+            if 'MemAvailable' in b['reason'] and avail >= floor_avail + 16:
+                raise Fail('held for MemAvailable with %d MiB of it to spare: %s' % (avail, brief(st)))
+            if avail < 128:
+                raise Fail('MemAvailable %d MiB below the pressure floor after inflating' % avail)
+            if mib == 470 and b['actual_kib'] != 470 * KIB:
+                raise Fail('a reachable 470 MiB target was not met: %s' % brief(st))
+            if loaned(g) != b['actual_kib'] * KIB:
+                raise Fail('host sees %d KiB, status says %d KiB' % (loaned(g) // KIB, b['actual_kib']))
+        sh.finish()
+    daemon_boot(env, body, devices=[BAL])
+
+
 @daemon_scenario('daemon-redirect',
                  'a new host target mid-inflate (700 -> 200 MiB) redirects at once')
 def sc_daemon_redirect(env):
@@ -505,21 +549,27 @@ def sc_daemon_crash(env):
 
 
 @daemon_scenario('daemon-stats',
-                 'guest-stats on the host match /proc/meminfo (stats.interval_s=1)')
+                 'guest-stats match /proc/meminfo; refreshed only while the host polls (stats.interval_s=1)')
 def sc_daemon_stats(env):
     tol_kib = 16 * KIB
 
     def body(g, sh):
         sh.start_daemon(conf(stats=dict(interval_s=1)))
-        # The daemon refreshes the stats by itself every stats.interval_s,
-        # before the host ever asks.
+        # A host that does not ask costs no wakeups: one set at start, no more.
         n0 = sh.status()['balloon']['stats_sent']
-        time.sleep(4)
+        time.sleep(3)
         n1 = sh.status()['balloon']['stats_sent']
-        if n1 - n0 < 2:
-            raise Fail('stats_sent went from %d to %d in 4 s with stats.interval_s = 1' % (n0, n1))
+        if n1 != n0:
+            raise Fail('stats_sent went from %d to %d in 3 s without the host asking' % (n0, n1))
+        # While the host polls (every 2 s), each request is answered and the
+        # figures are also refreshed every stats.interval_s in between.
         g.qmp.cmd('qom-set', path='/machine/peripheral/bal0',
                   property='guest-stats-polling-interval', value=2)
+        time.sleep(5)
+        n2 = sh.status()['balloon']['stats_sent']
+        if n2 - n1 < 4:
+            raise Fail('stats_sent went from %d to %d in 5 s with the host polling every 2 s and '
+                       'stats.interval_s = 1' % (n1, n2))
 
         def qget():
             return g.qmp.cmd('qom-get', path='/machine/peripheral/bal0', property='guest-stats')
@@ -556,6 +606,17 @@ def sc_daemon_stats(env):
                 raise Fail('%s missing from guest-stats: %s' % (stat, json.dumps(after)[:300]))
         if after['stat-minor-faults'] <= 0:
             raise Fail('stat-minor-faults is 0')
+        # The host stops polling: after three quiet intervals the refresh stops.
+        g.qmp.cmd('qom-set', path='/machine/peripheral/bal0',
+                  property='guest-stats-polling-interval', value=0)
+        time.sleep(6)
+        n3 = sh.status()['balloon']['stats_sent']
+        time.sleep(3)
+        n4 = sh.status()['balloon']['stats_sent']
+        if n4 != n3:
+            raise Fail('stats_sent went from %d to %d in 3 s after the host stopped polling' % (n3, n4))
+        log('#   daemon-stats: stats_sent %d at start, +%d in 3 s quiet, +%d in 5 s of host polling, '
+            '+0 in 3 s after it stopped' % (n0, n1 - n0, n2 - n1))
         st = sh.status()
         log('#   daemon-stats: total %d MiB, free %d MiB (guest %d), available %d MiB (guest %d), '
             'minor faults %d, major %d; stats_sent %d' % (

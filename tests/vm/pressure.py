@@ -152,14 +152,22 @@ def dmesg_note(sh):
 # OOM rescue: shared with bench/pressure-compare
 # --------------------------------------------------------------------------
 
-def oom_rescue_leg(env, leg, free_mib=200, work_mib=600, hold_ms=3000, logname=None, check=None):
+def oom_rescue_leg(env, leg, free_mib=200, work_mib=600, hold_ms=3000, logname=None, check=None,
+                   balloon_mib=None, rereach_s=0, min_available_mib=128):
     """One boot: a 1 GiB guest with virtio-balloon deflate-on-oom=on, the
     balloon set by the host so that about @free_mib stay available, then
     daemon_helper workload @work_mib.  @leg: 'memballoond' (shim + daemon
     with the default oom settings), 'memballoond-psi' (no MemAvailable
     floor, the shim's notifier at the stock driver's 1 MiB), 'stock' (virtio_balloon), 'none' (stock driver,
-    nothing ballooned: the baseline).  Returns a dict of results;
-    @check(res, sh) may raise Fail before the guest is shut down."""
+    nothing ballooned: the baseline).  @balloon_mib sets the host's
+    balloon directly instead (libvirt's "setmem": RAM minus it).  Results
+    also give what was returned (balloon before minus the smallest balloon
+    seen) against the need (what keeps MemAvailable at @min_available_mib
+    with the workload resident: work - (MemAvailable before - floor)), and,
+    with @rereach_s, the seconds from the workload's exit until the host
+    sees its target met again (None: not within @rereach_s).  Returns a
+    dict of results; @check(res, sh) may raise Fail before the guest is
+    shut down."""
     res = {'leg': leg}
     ours = leg.startswith('memballoond')
     load = 'shim' if ours else 'stock'
@@ -176,7 +184,9 @@ def oom_rescue_leg(env, leg, free_mib=200, work_mib=600, hold_ms=3000, logname=N
             res['relief_below_host'] = st['pressure']['relief_below_host']
         avail = sh.meminfo()['MemAvailable'] // KIB
         bal = 0
-        if leg != 'none':
+        if leg != 'none' and balloon_mib:
+            bal = balloon_mib
+        elif leg != 'none':
             bal = (avail - free_mib) // 4 * 4
             if bal <= 64:
                 raise Fail('MemAvailable %d MiB at start: too little to leave %d MiB free' % (
@@ -188,9 +198,23 @@ def oom_rescue_leg(env, leg, free_mib=200, work_mib=600, hold_ms=3000, logname=N
         res['balloon_before_mib'] = bal
         res['avail_before_mib'] = sh.meminfo()['MemAvailable'] // KIB
         wl = sh.workload(work_mib, hold_ms)
+        t_exit = time.monotonic()
         res['wl'] = wl
         res['kills'], res['oom_lines'] = dmesg_note(sh)
         res['balloon_after_mib'] = loaned(g) // MIB
+        res['need_mib'] = max(0, work_mib - (res['avail_before_mib'] - min_available_mib))
+        # The smallest balloon: the shim's own record for ours; the stock
+        # driver never grows back on its own, so its size after is its least.
+        low = wl['balloon_min_kib'] // KIB if wl.get('shim') else res['balloon_after_mib']
+        res['returned_mib'] = max(0, bal - low)
+        if rereach_s and leg != 'none':
+            res['rereach_s'] = None
+            while time.monotonic() - t_exit < rereach_s:
+                # Within the 4 MiB hysteresis of the target counts as met.
+                if loaned(g) // MIB >= bal - 4:
+                    res['rereach_s'] = time.monotonic() - t_exit
+                    break
+                time.sleep(0.25)
         if ours:
             st = sh.status()
             res['status'] = st
