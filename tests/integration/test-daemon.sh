@@ -63,6 +63,13 @@ print(json.dumps(v) if not isinstance(v, str) else v)' "$1"
 
 status_json() { "$C" --socket "$S" status --json; }
 
+# until CMD...: poll an outcome (an event the daemon handles, never a
+# timer of its own) for up to 20 s, so a loaded machine only makes it slower.
+until_ok() {
+        for _ in $(seq 200); do "$@" && return 0; sleep 0.1; done
+        return 1
+}
+
 wait_socket() {
         for _ in $(seq 100); do
                 [ -S "$S" ] && "$C" --socket "$S" status >/dev/null 2>&1 && return 0
@@ -200,14 +207,16 @@ out=$("$C" --socket "$S" reload 2>&1); rc=$?
 [ "$(status_json | json_get balloon.min_mem_kib)" = 307200 ] && ok "failed reload keeps the running config" \
         || notok "failed reload keeps the running config"
 
-kill -HUP "$pid"; sleep 0.5
+kill -HUP "$pid"
+until_ok grep -q "Reload failed, keeping the running configuration: $T/good.conf:3" "$LOG"
 kill -0 "$pid" 2>/dev/null && grep -q "Reload failed, keeping the running configuration: $T/good.conf:3" "$LOG" \
         && [ "$(status_json | json_get balloon.min_mem_kib)" = 307200 ] \
         && ok "SIGHUP with a bad config: logged, running config kept" \
         || notok "SIGHUP with a bad config: logged, running config kept" "$(tail -5 "$LOG")"
 write_conf "$T/good.conf" 400
-kill -HUP "$pid"; sleep 0.5
-[ "$(status_json | json_get balloon.min_mem_kib)" = 409600 ] && ok "SIGHUP with a good config takes effect" \
+kill -HUP "$pid"
+min_mem_is() { [ "$(status_json | json_get balloon.min_mem_kib)" = "$1" ]; }
+until_ok min_mem_is 409600 && ok "SIGHUP with a good config takes effect" \
         || notok "SIGHUP with a good config takes effect" "$(tail -5 "$LOG")"
 
 # ---------------------------------------------------------------- malformed requests
@@ -255,8 +264,12 @@ for s in extra[1:]:
         pass
 for s in idle + extra:
     s.close()
-time.sleep(0.3)
-r2 = subprocess.run([ctl, "--socket", path, "status"], capture_output=True, timeout=10).returncode
+# The daemon frees the slots when it sees the closes: retry, do not guess.
+for _ in range(100):
+    r2 = subprocess.run([ctl, "--socket", path, "status"], capture_output=True, timeout=10).returncode
+    if r2 == 0:
+        break
+    time.sleep(0.1)
 print(r1, refused, r2)
 PY
 )
@@ -289,7 +302,8 @@ PY
 
 # ---------------------------------------------------------------- device appears
 : > "$T/root/dev/memballoon"
-sleep 1
+problem_has_get_api() { grep -q "MEMBALLOON_GET_API" <<<"$(status_json | json_get balloon.problem)"; }
+until_ok problem_has_get_api
 js=$(status_json)
 grep -q "MEMBALLOON_GET_API" <<<"$(json_get balloon.problem <<<"$js")" \
         && ok "a device node appearing is picked up without restart (fake node: rejected by GET_API)" \
@@ -335,7 +349,7 @@ import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
 s.settimeout(8)
-end = time.time() + 8
+end = time.time() + 30         # generous: the checks wait for messages, not time
 while time.time() < end:
     try:
         print(s.recv(4096).decode().replace("\n", "|"), flush=True)
@@ -348,8 +362,13 @@ NOTIFY_SOCKET=$N WATCHDOG_USEC=1000000 "$D" --config "$T/good.conf" --log-target
 pid=$!
 export WATCHDOG_PID=$pid
 wait_socket
-sleep 1.5                       # at least two watchdog periods of 0.5 s
-kill -HUP "$pid"; sleep 0.5
+# Two watchdog periods of 0.5 s at least, and the reload's READY=1: wait
+# for them to arrive rather than for time to pass.
+two_watchdogs() { [ "$(grep -c '^WATCHDOG=1' "$T/notify.out")" -ge 2 ]; }
+until_ok two_watchdogs
+kill -HUP "$pid"
+reloaded() { grep -A1 '^RELOADING=1' "$T/notify.out" | grep -q 'READY=1'; }
+until_ok reloaded
 kill -TERM "$pid"; wait "$pid"; pid=
 wait "$npid" 2>/dev/null
 grep -q '^READY=1' "$T/notify.out" && ok "sd_notify: READY=1" || notok "sd_notify: READY=1" "$(cat "$T/notify.out")"
