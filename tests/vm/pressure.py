@@ -184,10 +184,8 @@ def oom_rescue_leg(env, leg, free_mib=200, work_mib=600, hold_ms=3000, logname=N
             res['relief_below_host'] = st['pressure']['relief_below_host']
         avail = sh.meminfo()['MemAvailable'] // KIB
         bal = 0
-        if leg != 'none' and balloon_mib:
-            bal = balloon_mib
-        elif leg != 'none':
-            bal = (avail - free_mib) // 4 * 4
+        if leg != 'none':
+            bal = balloon_mib or (avail - free_mib) // 4 * 4
             if bal <= 64:
                 raise Fail('MemAvailable %d MiB at start: too little to leave %d MiB free' % (
                     avail, free_mib))
