@@ -123,6 +123,18 @@ u64 mb_events_dropped(struct memballoon *mb)
 
 /* ---- moving pages ------------------------------------------------------ */
 
+/*
+ * Loaned pages leave the managed page count, so MemTotal drops.  With
+ * MB_CORE_MIGRATES the balloon core does this itself on enqueue, dequeue
+ * and migration (b_dev_info.adjust_managed_page_count is set); before 7.x
+ * it is ours to do.
+ */
+static void mb_adjust_managed(struct page *page, long delta)
+{
+	if (!MB_CORE_MIGRATES)
+		adjust_managed_page_count(page, delta);
+}
+
 static void mb_set_actual_locked(struct memballoon *mb)
 {
 	if (mb->vb)
@@ -141,7 +153,7 @@ static void mb_inflate_step(struct memballoon *mb, struct list_head *pages,
 
 	mutex_lock(&mb->lock);
 	list_for_each_entry(page, pages, lru) {
-		adjust_managed_page_count(page, -1);
+		mb_adjust_managed(page, -1);
 		if (mb->vb)
 			mb_virtio_queue_page(mb->vb, page);
 	}
@@ -192,7 +204,7 @@ static unsigned long mb_deflate_step_locked(struct memballoon *mb,
 
 	list_for_each_entry_safe(page, next, &pages, lru) {
 		list_del(&page->lru);
-		adjust_managed_page_count(page, 1);
+		mb_adjust_managed(page, 1);
 		put_page(page);		/* the balloon's reference */
 	}
 	return n;
@@ -255,7 +267,7 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 				reason = MEMBALLOON_STOP_NOMEM;
 				break;
 			}
-			balloon_page_push(&pages, page);
+			list_add(&page->lru, &pages);
 			n++;
 			cond_resched();
 		}
@@ -325,7 +337,7 @@ int mb_deflate(struct memballoon *mb, struct memballoon_batch *b)
 
 /* ---- compaction -------------------------------------------------------- */
 
-#ifdef CONFIG_BALLOON_COMPACTION
+#ifdef MB_HAVE_BALLOON_PAGES_LOCK
 /*
  * Turn an isolated balloon page back into a plain page, page locked.  This
  * is what balloon_page_finalize() does, but that helper only exists in
@@ -339,11 +351,62 @@ static void mb_page_finalize(struct page *page)
 }
 
 /*
+ * Up to 6.x the callback does the core's part of a migration too: @newpage
+ * joins the balloon with a reference of its own, and @page leaves it.
+ */
+static void mb_migrate_swap(struct balloon_dev_info *b_dev_info,
+			    struct page *newpage, struct page *page)
+{
+	unsigned long flags;
+
+	get_page(newpage);	/* the balloon's reference */
+
+	/* Loaned pages are not managed: keep the per-zone counts right. */
+	if (page_zone(page) != page_zone(newpage)) {
+		mb_adjust_managed(page, 1);
+		mb_adjust_managed(newpage, -1);
+	}
+
+	spin_lock_irqsave(&b_dev_info->pages_lock, flags);
+	balloon_page_insert(b_dev_info, newpage);
+	b_dev_info->isolated_pages--;
+#ifdef CONFIG_BALLOON_COMPACTION
+	__count_vm_event(BALLOON_MIGRATE);
+#endif
+	spin_unlock_irqrestore(&b_dev_info->pages_lock, flags);
+}
+
+static void mb_migrate_release(struct page *page)
+{
+	mb_page_finalize(page);
+	put_page(page);		/* the balloon's reference */
+}
+#else
+/*
+ * From 7.x the core inserts @newpage, takes its reference, fixes the
+ * managed counts, drops isolated_pages and releases @page once the
+ * callback returns 0 (balloon_page_migrate() in the core).  Doing any of
+ * it here too would count twice and corrupt the list.
+ */
+static void mb_migrate_swap(struct balloon_dev_info *b_dev_info,
+			    struct page *newpage, struct page *page)
+{
+}
+
+static void mb_migrate_release(struct page *page)
+{
+}
+#endif
+
+/*
  * Called by compaction (and memory offlining) with @page isolated from
- * the balloon list, and both pages locked.  6.1 calls this without a NULL
- * check, so it must be installed.  @newpage joins the balloon and the
- * host learns of it, then the host gets @page back.  The balloon size
- * does not change.
+ * the balloon list, and both pages locked.  The core calls this without a
+ * NULL check whenever balloon pages are movable, so it is always
+ * installed.  @newpage joins the balloon and the host learns of it, then
+ * the host gets @page back.  The balloon size does not change.
+ *
+ * Return: 0 (MIGRATEPAGE_SUCCESS up to 6.x), or -EAGAIN to have the core
+ * put @page back and try again later.
  */
 static int mb_migratepage(struct balloon_dev_info *b_dev_info,
 			  struct page *newpage, struct page *page,
@@ -351,7 +414,6 @@ static int mb_migratepage(struct balloon_dev_info *b_dev_info,
 {
 	struct memballoon *mb = container_of(b_dev_info, struct memballoon,
 					     b_dev_info);
-	unsigned long flags;
 
 	/*
 	 * Do not wait for an inflate or deflate step: failing with -EAGAIN
@@ -362,19 +424,7 @@ static int mb_migratepage(struct balloon_dev_info *b_dev_info,
 	if (!mutex_trylock(&mb->lock))
 		return -EAGAIN;
 
-	get_page(newpage);	/* the balloon's reference */
-
-	/* Loaned pages are not managed: keep the per-zone counts right. */
-	if (page_zone(page) != page_zone(newpage)) {
-		adjust_managed_page_count(page, 1);
-		adjust_managed_page_count(newpage, -1);
-	}
-
-	spin_lock_irqsave(&b_dev_info->pages_lock, flags);
-	balloon_page_insert(b_dev_info, newpage);
-	b_dev_info->isolated_pages--;
-	__count_vm_event(BALLOON_MIGRATE);
-	spin_unlock_irqrestore(&b_dev_info->pages_lock, flags);
+	mb_migrate_swap(b_dev_info, newpage, page);
 
 	if (mb->vb) {
 		mb_virtio_queue_page(mb->vb, newpage);
@@ -383,17 +433,15 @@ static int mb_migratepage(struct balloon_dev_info *b_dev_info,
 		mb_virtio_tell_deflate(mb->vb);
 	}
 
-	mb_page_finalize(page);
-	put_page(page);		/* the balloon's reference */
+	mb_migrate_release(page);
 
 	mb->migrations++;
 	/* Queued under the lock so unload cannot overtake us. */
 	mb_queue_event(mb, MEMBALLOON_EVENT_MIGRATED, mb->migrations);
 	mutex_unlock(&mb->lock);
 
-	return MIGRATEPAGE_SUCCESS;
+	return 0;
 }
-#endif
 
 /* ---- notifiers --------------------------------------------------------- */
 
@@ -486,8 +534,12 @@ static struct notifier_block mb_memory_nb = {
 
 static void mb_init_balloon(struct memballoon *mb)
 {
-	/* Our stat tags and host feature bits are the virtio spec's. */
-	BUILD_BUG_ON(MEMBALLOON_S_NR != VIRTIO_BALLOON_S_NR);
+	/*
+	 * Our stat tags and host feature bits are the virtio spec's.  The
+	 * kernel's headers may know more tags than we do (16 from 6.12);
+	 * tags go to the host as numbers, so only the shared ones must agree.
+	 */
+	BUILD_BUG_ON(MEMBALLOON_S_NR > MEMBALLOON_MAX_STATS);
 	BUILD_BUG_ON(MEMBALLOON_S_HTLB_PGFAIL != VIRTIO_BALLOON_S_HTLB_PGFAIL);
 	BUILD_BUG_ON(MEMBALLOON_HOST_F_DEFLATE_ON_OOM !=
 		     VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
@@ -498,8 +550,9 @@ static void mb_init_balloon(struct memballoon *mb)
 
 	mutex_init(&mb->lock);
 	balloon_devinfo_init(&mb->b_dev_info);
-#ifdef CONFIG_BALLOON_COMPACTION
 	mb->b_dev_info.migratepage = mb_migratepage;
+#ifdef MB_HAVE_BALLOON_ADJUST_MANAGED
+	mb->b_dev_info.adjust_managed_page_count = true;
 #endif
 	mb->oom_nr_pages = MEMBALLOON_OOM_DEFAULT_BYTES >> PAGE_SHIFT;
 	spin_lock_init(&mb->ev_lock);

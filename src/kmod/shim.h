@@ -12,7 +12,48 @@
 #ifndef _MEMBALLOON_SHIM_H
 #define _MEMBALLOON_SHIM_H
 
+#include "mb_compat.h"
+
+/*
+ * The balloon core: <linux/balloon.h> from 7.x, <linux/balloon_compaction.h>
+ * before.  mb_compat.h is generated from the target kernel's headers by
+ * mb-conftest.sh; what it cannot find that we need stops the build here.
+ */
+#if defined(MB_HAVE_LINUX_BALLOON_H)
+#include <linux/balloon.h>
+#elif defined(MB_HAVE_BALLOON_COMPACTION_H)
 #include <linux/balloon_compaction.h>
+#else
+#error "memballoon: no <linux/balloon.h> nor <linux/balloon_compaction.h>"
+#endif
+
+/*
+ * Balloon pages are movable whenever the kernel can migrate them, and then
+ * the core calls b_dev_info->migratepage without a NULL check.  So the
+ * callback is always installed, whatever the option is called, and the
+ * two known contracts for it must be told apart:
+ *  - MB_HAVE_BALLOON_PAGES_LOCK (6.x): the callback inserts the new page,
+ *    takes its reference, drops isolated_pages and releases the old page.
+ *  - MB_HAVE_BALLOON_ADJUST_MANAGED (7.x): the core does all of that, and
+ *    the managed page counts too when told to; the callback only tells
+ *    the host.
+ */
+#ifndef MB_HAVE_BALLOON_MIGRATEPAGE
+#error "memballoon: struct balloon_dev_info has no migratepage; unknown balloon API"
+#endif
+#if defined(MB_HAVE_BALLOON_PAGES_LOCK) == defined(MB_HAVE_BALLOON_ADJUST_MANAGED)
+#error "memballoon: cannot tell which balloon migration contract this kernel has"
+#endif
+#ifdef MB_HAVE_BALLOON_ADJUST_MANAGED
+#define MB_CORE_MIGRATES	1
+#else
+#define MB_CORE_MIGRATES	0
+#endif
+
+/* Whether balloon pages can move: BALLOON_COMPACTION became BALLOON_MIGRATION. */
+#define MB_PAGES_MOVABLE	(IS_ENABLED(CONFIG_BALLOON_COMPACTION) || \
+				 IS_ENABLED(CONFIG_BALLOON_MIGRATION))
+
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>

@@ -283,8 +283,25 @@ void mb_virtio_stats_changed(struct mb_virtio *vb)
 
 /* ---- binding ----------------------------------------------------------- */
 
+/* A NULL name means the queue does not exist (no STATS_VQ). */
 static int mb_virtio_init_vqs(struct mb_virtio *vb)
 {
+	bool stats = virtio_has_feature(vb->vdev, VIRTIO_BALLOON_F_STATS_VQ);
+	struct virtqueue *vqs[MB_VQ_MAX];
+	int err;
+#ifdef MB_HAVE_VIRTQUEUE_INFO
+	/* 6.11 and later: one array of struct virtqueue_info. */
+	struct virtqueue_info info[MB_VQ_MAX] = {
+		[MB_VQ_INFLATE] = { .name = "inflate",
+				    .callback = mb_virtio_ack },
+		[MB_VQ_DEFLATE] = { .name = "deflate",
+				    .callback = mb_virtio_ack },
+		[MB_VQ_STATS] = { .name = stats ? "stats" : NULL,
+				  .callback = mb_virtio_stats_request },
+	};
+
+	err = virtio_find_vqs(vb->vdev, MB_VQ_MAX, vqs, info, NULL);
+#else
 	vq_callback_t *callbacks[MB_VQ_MAX] = {
 		[MB_VQ_INFLATE] = mb_virtio_ack,
 		[MB_VQ_DEFLATE] = mb_virtio_ack,
@@ -293,21 +310,17 @@ static int mb_virtio_init_vqs(struct mb_virtio *vb)
 	const char *names[MB_VQ_MAX] = {
 		[MB_VQ_INFLATE] = "inflate",
 		[MB_VQ_DEFLATE] = "deflate",
+		[MB_VQ_STATS] = stats ? "stats" : NULL,
 	};
-	struct virtqueue *vqs[MB_VQ_MAX];
-	int err;
-
-	/* A NULL name means the queue does not exist. */
-	if (virtio_has_feature(vb->vdev, VIRTIO_BALLOON_F_STATS_VQ))
-		names[MB_VQ_STATS] = "stats";
 
 	err = virtio_find_vqs(vb->vdev, MB_VQ_MAX, vqs, callbacks, names,
 			      NULL);
+#endif
 	if (err)
 		return err;
 	vb->inflate_vq = vqs[MB_VQ_INFLATE];
 	vb->deflate_vq = vqs[MB_VQ_DEFLATE];
-	vb->stats_vq = names[MB_VQ_STATS] ? vqs[MB_VQ_STATS] : NULL;
+	vb->stats_vq = stats ? vqs[MB_VQ_STATS] : NULL;
 	return 0;
 }
 
