@@ -480,6 +480,7 @@ TEST(inflate_stops_above_avail_floor)
         uint64_t floor;
 
         world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, true, 4096);
+        w.config.oom.relief_step_mb = 64;       /* the arithmetic below */
         CHECK_INTEQ(attach(&w), 0);
         /* 3 GiB used: 1 GiB free; the host asks for all of it. */
         CHECK_INTEQ(fake_shim_workload_grow(&w.fake, MIB(3072)), MIB(3072));
@@ -504,6 +505,7 @@ TEST(pressure_relief_returns_what_is_needed)
         uint64_t actual;
 
         world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, true, 4096);
+        w.config.oom.relief_step_mb = 64;       /* the arithmetic below */
         CHECK_INTEQ(attach(&w), 0);
         host_target(&w, MIB(2048));
         CHECK_INTEQ(w.fake.actual_pages, MIB(2048));

@@ -149,7 +149,7 @@ TEST(defaults)
         CHECK_INTEQ(c.oom.psi_some_ms, 150);
         CHECK_INTEQ(c.oom.psi_window_ms, 1000);
         CHECK_INTEQ(c.oom.min_available_mb, 128);
-        CHECK_INTEQ(c.oom.relief_step_mb, 64);
+        CHECK_INTEQ(c.oom.relief_step_mb, 32);
         CHECK_INTEQ(c.oom.backoff_s, 30);
         CHECK(c.hotplug.enabled);
         CHECK_INTEQ(c.hotplug.online, HOTPLUG_ONLINE_MOVABLE);

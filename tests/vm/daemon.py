@@ -398,7 +398,7 @@ def sc_daemon_floor_walk(env):
     # (128 MiB), inflating to the floor drove MemAvailable to 126 MiB and
     # the daemon's own relief fired; then it stalled with an empty reason.
     walk = [900, 700, 1000, 470, 880, 600, 470]
-    floor_avail = 128 + 64      # oom.min_available_mb + oom.relief_step_mb
+    floor_avail = 128 + 32      # oom.min_available_mb + oom.relief_step_mb (defaults)
 
     def settled(st):
         b = st['balloon']
