@@ -127,10 +127,14 @@ def run_cmd(cmd, **kw):
 class Env:
     """Everything built once per run and shared by all scenarios."""
 
-    def __init__(self, accel=None):
+    def __init__(self, accel=None, target=None):
         os.makedirs(BUILD, exist_ok=True)
-        self.kv = kernel_version()
-        self.moddir = os.path.join('/lib/modules', self.kv)
+        # Another Debian kernel than this machine's (tests/vm/kernels.py).
+        self.target = target
+        self.kv = target.kv if target else kernel_version()
+        self.moddir = target.moddir if target else os.path.join('/lib/modules', self.kv)
+        self.ko = os.path.join(KMOD_DIR, 'memballoon.ko')
+        self.guest_uname = None
         self.kernel = None
         self.initrd = None
         self.kmod_ok = False
@@ -148,7 +152,7 @@ class Env:
     def extract_kernel(self):
         """Uncompressed vmlinux (boots via PVH, ~2.5 s faster under TCG than
         the bzImage's emulated xz decompressor), cached per kernel version."""
-        bz = '/boot/vmlinuz-%s' % self.kv
+        bz = self.target.vmlinuz if self.target else '/boot/vmlinuz-%s' % self.kv
         out = os.path.join(BUILD, 'vmlinux-%s' % self.kv)
         if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(bz):
             self.kernel = out
@@ -172,6 +176,10 @@ class Env:
 
     # -- module ------------------------------------------------------------
     def build_kmod(self):
+        if self.target:
+            self.ko, self.kmod_err = self.target.build_kmod()
+            self.kmod_ok = self.ko is not None
+            return self.kmod_ok
         r = run_cmd(['make', '-C', KMOD_DIR, 'KVER=%s' % self.kv])
         with open(os.path.join(self.logdir, 'kmod-build.log'), 'w') as f:
             f.write(r.stdout)
@@ -223,12 +231,17 @@ class Env:
                 add_dir(os.path.dirname(applet))
                 files[applet] = ('link', '/bin/busybox')
         add_file('init', os.path.join(GUEST_SRC, 'init'))
+        load = []
         for m in VIRTIO_MODULES + [STOCK_MODULE]:
             path = find_module(self.moddir, m)
+            if path is None:
+                continue        # built into this kernel
             add_file('lib/modules/%s.ko' % m, path, 0o644)
+            if m != STOCK_MODULE:
+                load.append(m)
+        files['etc/mbt-modules'] = ('data', (' '.join(load) + '\n').encode(), 0o644)
         if self.kmod_ok:
-            add_file('lib/modules/memballoon.ko',
-                     os.path.join(KMOD_DIR, 'memballoon.ko'), 0o644)
+            add_file('lib/modules/memballoon.ko', self.ko, 0o644)
         if self.guest_ok:
             add_file('bin/memballoon_test', self.guest_bin)
         bins = list(EXTRA_BINS) + list(extra_bins) + \
@@ -292,10 +305,27 @@ class Env:
 
 
 def find_module(moddir, name):
+    """Path of module @name as busybox insmod can load it (xz-compressed
+    ones, as from 6.12 on, are unpacked into BUILD), or None when the
+    kernel has it built in."""
     for dp, _, fns in os.walk(os.path.join(moddir, 'kernel')):
         for fn in fns:
-            if fn in (name + '.ko', name.replace('_', '-') + '.ko'):
-                return os.path.join(dp, fn)
+            for n in (name, name.replace('_', '-')):
+                if fn == n + '.ko':
+                    return os.path.join(dp, fn)
+                if fn == n + '.ko.xz':
+                    out = os.path.join(BUILD, 'modules', n + '.ko')
+                    src = os.path.join(dp, fn)
+                    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+                        os.makedirs(os.path.dirname(out), exist_ok=True)
+                        with open(out + '.tmp', 'wb') as f:
+                            f.write(lzma.decompress(open(src, 'rb').read()))
+                        os.rename(out + '.tmp', out)
+                    return out
+    builtin = os.path.join(moddir, 'modules.builtin')
+    if os.path.exists(builtin) and re.search(
+            r'/%s\.ko$' % re.escape(name), open(builtin).read(), re.M):
+        return None
     raise RuntimeError('module %s not found under %s' % (name, moddir))
 
 
@@ -555,6 +585,10 @@ class Guest:
                     self.exit_rc = -1
             elif kind == 'BOOTED' and self.boot_s is None:
                 self.boot_s = time.monotonic() - self.t_start
+                u = re.search(r'kernel=(\S+)', rest)
+                if u and self.env.guest_uname is None:
+                    self.env.guest_uname = u.group(1)
+                    log('# guest: uname -r/-m %s' % u.group(1))
         with self.cond:
             self.lines.append(line)
             self.cond.notify_all()
@@ -1080,6 +1114,11 @@ def main(argv=None):
     ap.add_argument('--selftest', action='store_true',
                     help='check that the harness catches warnings, oopses '
                     'and hangs (boots fake failures)')
+    ap.add_argument('--kernel', default=None,
+                    help='boot another Debian kernel: 6.12, 6.12-bpo, 7.2, 7.3 '
+                    'or newest (default: this machine\'s 6.1)')
+    ap.add_argument('--arch', default='x86_64', choices=['x86_64'],
+                    help='guest architecture')
     ap.add_argument('scenarios', nargs='*', metavar='SCENARIO')
     a = ap.parse_args(argv)
     if a.list:
@@ -1093,7 +1132,14 @@ def main(argv=None):
         print('unknown scenario(s): %s (see --list)' % ' '.join(bad), file=sys.stderr)
         return 2
     t0 = time.monotonic()
-    env = Env(accel=a.accel)
+    target = None
+    if a.kernel:
+        import kernels  # pylint: disable=import-outside-toplevel
+        target = kernels.Target(a.kernel, a.arch)
+        if 'MBT_BUILD_DIR' not in os.environ:
+            global BUILD  # pylint: disable=global-statement
+            BUILD = target.build_dir
+    env = Env(accel=a.accel, target=target)
     env.selected = [] if a.selftest else todo
     env.prepare()
     if a.selftest:
