@@ -251,13 +251,16 @@ static void compute_target(Balloon *b)
 
         update_debt(b, now);
         policy_input(b, now, true, &in);
-        /* MemAvailable matters only when the balloon would grow. */
-        if (avail_floor_pages(b) > 0 && read_meminfo(b, &mi) >= 0 && mi.has_available) {
+        policy_target(&in, &b->target);
+        /* MemAvailable matters only when the balloon would grow: a deflate
+         * (the host's reaction time) does not wait for /proc/meminfo. */
+        if (b->target.target_pages > k->actual_pages && avail_floor_pages(b) > 0 &&
+            read_meminfo(b, &mi) >= 0 && mi.has_available) {
                 in.has_avail = true;
                 in.avail_pages = mi.available_kib * 1024 / page_size(b);
                 in.avail_floor_pages = avail_floor_pages(b);
+                policy_target(&in, &b->target);
         }
-        policy_target(&in, &b->target);
 
         /* Log a clamp once per host target value, not once per step. */
         if ((b->target.by_ram || b->target.by_floor) && k->target_pages != b->host_target_logged) {
@@ -613,6 +616,8 @@ void balloon_process_events(Balloon *b)
                 fail(b, n);
                 return;
         }
+        bool target = false;
+
         if (refresh(b) < 0)
                 return;
         for (int i = 0; i < n; i++) {
@@ -620,7 +625,7 @@ void balloon_process_events(Balloon *b)
                           (unsigned long long) ev[i].seq, (unsigned long long) ev[i].value);
                 switch (ev[i].type) {
                 case MEMBALLOON_EVENT_TARGET:
-                        kick(b);
+                        target = true;
                         break;
                 case MEMBALLOON_EVENT_OOM:
                         on_oom_event(b, ev[i].value);
@@ -639,6 +644,14 @@ void balloon_process_events(Balloon *b)
                 }
         }
         arm_poll(b);
+        /* A new target: take the first step now, with the state just read,
+         * rather than after another trip through the loop: the host sees
+         * the balloon move as soon as the stock driver would move it.  The
+         * rest of the change runs from the step timer as usual. */
+        if (target && !b->failed) {
+                timer_disarm(b->step_timer);
+                on_step(b->step_timer, b);
+        }
         b->notify(b->userdata, BALLOON_NOTIFY_STATUS, 0);
 }
 
