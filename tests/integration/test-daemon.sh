@@ -231,6 +231,7 @@ expect_err "NUL byte gets InvalidRequest" 'b"{\"method\":\"status\"}\x00\n"' mem
 expect_err "invalid UTF-8 gets InvalidRequest" 'b"{\"method\":\"st\xffus\"}\n"' memballoon.InvalidRequest
 expect_err "unknown method gets MethodNotFound" 'b"{\"method\":\"explode\"}\n"' memballoon.MethodNotFound
 expect_err "unexpected parameters get InvalidParameter" 'b"{\"method\":\"status\",\"parameters\":{\"x\":1}}\n"' memballoon.InvalidParameter
+expect_err "advance-clock on the real clock is refused" 'b"{\"method\":\"advance-clock\",\"parameters\":{\"usec\":1000}}\n"' memballoon.InvalidParameter
 expect_err "oversized request gets RequestTooLarge" 'b"{" + b" " * 70000' memballoon.RequestTooLarge
 expect_err "deep nesting gets InvalidRequest" 'b"{\"method\":\"status\",\"parameters\":{\"a\":" + b"[" * 5000 + b"\n"' memballoon.InvalidRequest
 out=$(raw 'b"{\"method\":\"status\"}"')

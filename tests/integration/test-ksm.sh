@@ -339,6 +339,33 @@ out=$("$C" --socket "$S" ksm unmerge 2>&1); rc=$?
         || notok "ksm unmerge without KSM is refused" "rc=$rc" "$out"
 stop_daemon
 
+# Bad advance-clock requests: a precise error, and the clock does not move.
+bad_advance() { # bad_advance JSON-PARAMS: prints the reply's error name
+        python3 - "$S" "$1" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b'{"method":"advance-clock","parameters":' + sys.argv[2].encode() + b'}\n')
+data = b""
+while not data.endswith(b"\n"):
+    c = s.recv(65536)
+    if not c:
+        break
+    data += c
+print(json.loads(data).get("error", "none"))
+PY
+}
+start_daemon
+runs0=$(ksm_get policy_runs)
+bad=0
+for p in '{"usec":"1000"}' '{"usec":-1}' '{"usec":86400000001}' '{}' '{"usec":1,"x":2}'; do
+        e=$(bad_advance "$p")
+        [ "$e" = memballoon.InvalidParameter ] || { bad=1; echo "# advance-clock $p: $e"; }
+done
+[ $bad = 0 ] && [ "$(ksm_get policy_runs)" = "$runs0" ] \
+        && ok "bad advance-clock parameters get InvalidParameter and move nothing" \
+        || notok "bad advance-clock parameters get InvalidParameter and move nothing" "runs $runs0 -> $(ksm_get policy_runs)"
+stop_daemon
+
 [ $runs_wrong = 0 ] && ok "every advance-clock of one interval ran the policy exactly once" \
         || notok "every advance-clock of one interval ran the policy exactly once" "$runs_wrong wrong"
 "$C" --socket "$S" advance-clock 1s >/dev/null 2>&1; [ $? -eq 2 ] && ok "advance-clock with a bad duration exits 2" \
