@@ -3,10 +3,14 @@
  * memballoon: the balloon itself.
  *
  * Pages come from balloon_page_alloc() and live in a balloon_dev_info so
- * that compaction can move them (mb_migratepage()).  Every loaned page is
- * taken out of the managed page count, so MemTotal drops while it is in the
- * balloon.  Pages move in steps of up to MB_PAGES_PER_STEP: one step is one
- * hold of mb->lock, one message to the host and one write of config actual.
+ * that compaction can move them (mb_migratepage()).  Loaned pages are taken
+ * out of the managed page count, so MemTotal drops while they are in the
+ * balloon, except while the host negotiated DEFLATE_ON_OOM: then they stay
+ * counted, as with the stock virtio_balloon driver, because the guest may
+ * take them back when it runs out of memory (mb->in_totalram).  Pages move
+ * in steps of up to MB_PAGES_PER_STEP: one step is one hold of mb->lock and
+ * one message to the host, followed by one write of config actual after the
+ * lock is dropped (mb_sync_actual()).
  * Each INFLATE or DEFLATE call starts with a small step (MB_FIRST_STEP_PFNS)
  * so that the host sees progress early.
  *
@@ -124,45 +128,103 @@ u64 mb_events_dropped(struct memballoon *mb)
 /* ---- moving pages ------------------------------------------------------ */
 
 /*
- * Loaned pages leave the managed page count, so MemTotal drops.  With
- * MB_CORE_MIGRATES the balloon core does this itself on enqueue, dequeue
- * and migration (b_dev_info.adjust_managed_page_count is set); before 7.x
- * it is ours to do.
+ * Loaned pages leave the managed page count, so MemTotal drops, unless
+ * mb->in_totalram.  With MB_CORE_MIGRATES the balloon core does this itself
+ * on enqueue, dequeue and migration when b_dev_info.adjust_managed_page_count
+ * is set; before 7.x it is ours to do.
  */
-static void mb_adjust_managed(struct page *page, long delta)
+static void mb_adjust_managed(struct memballoon *mb, struct page *page,
+			      long delta)
 {
-	if (!MB_CORE_MIGRATES)
+	if (!MB_CORE_MIGRATES && !mb->in_totalram)
 		adjust_managed_page_count(page, delta);
 }
 
-static void mb_set_actual_locked(struct memballoon *mb)
+/**
+ * mb_set_accounting_locked() - choose how loaned pages are counted
+ * @mb:		 the balloon, mb->lock held and empty
+ * @in_totalram: keep loaned pages in the managed page count
+ */
+void mb_set_accounting_locked(struct memballoon *mb, bool in_totalram)
 {
-	if (mb->vb)
-		mb_virtio_set_actual(mb->vb, mb->nr_pages);
+	lockdep_assert_held(&mb->lock);
+	if (WARN_ON_ONCE(mb->nr_pages))
+		return;
+	mb->in_totalram = in_totalram;
+#ifdef MB_HAVE_BALLOON_ADJUST_MANAGED
+	mb->b_dev_info.adjust_managed_page_count = !in_totalram;
+#endif
+}
+
+/* The guest's RAM, whether or not loaned pages are counted in it. */
+unsigned long mb_guest_ram_pages(struct memballoon *mb)
+{
+	lockdep_assert_held(&mb->lock);
+	return totalram_pages() + (mb->in_totalram ? 0 : mb->nr_pages);
+}
+
+/**
+ * mb_sync_actual() - write the balloon size to the host's config "actual"
+ * @mb: the balloon, mb->lock NOT held
+ *
+ * Config space I/O may allocate (virtio-ccw), so it never happens under
+ * mb->lock, which the OOM notifier takes.  Writers serialise on
+ * mb->cfg_lock and always write the newest size, so the last write wins
+ * with the right value.  mb_virtio_detach() clears mb->vb and then takes
+ * mb->cfg_lock, so the device cannot go away under a writer.
+ */
+void mb_sync_actual(struct memballoon *mb)
+{
+	struct mb_virtio *vb;
+
+	mutex_lock(&mb->cfg_lock);
+	vb = READ_ONCE(mb->vb);
+	if (vb && !mb_virtio_broken(vb))
+		mb_virtio_set_actual(vb, READ_ONCE(mb->nr_pages));
+	mutex_unlock(&mb->cfg_lock);
+}
+
+static void mb_actual_work(struct work_struct *work)
+{
+	mb_sync_actual(container_of(work, struct memballoon, actual_work));
 }
 
 /*
  * Put @n freshly allocated pages from @pages into the balloon and tell
  * the host.  The allocation happened without mb->lock, so the lock is
  * only held for bookkeeping and one host round trip.
+ *
+ * Return: false if the host has stopped answering.  The pages were then
+ * freed again if the host never saw them, or stay loaned if it may have:
+ * a host that takes a buffer late would still discard those pages.
  */
-static void mb_inflate_step(struct memballoon *mb, struct list_head *pages,
+static bool mb_inflate_step(struct memballoon *mb, struct list_head *pages,
 			    unsigned long n)
 {
-	struct page *page;
+	struct page *page, *next;
+	bool told = true;
 
 	mutex_lock(&mb->lock);
+	if (mb->vb && mb_virtio_broken(mb->vb)) {
+		mutex_unlock(&mb->lock);
+		list_for_each_entry_safe(page, next, pages, lru) {
+			list_del(&page->lru);
+			put_page(page);
+		}
+		return false;
+	}
 	list_for_each_entry(page, pages, lru) {
-		mb_adjust_managed(page, -1);
+		mb_adjust_managed(mb, page, -1);
 		if (mb->vb)
 			mb_virtio_queue_page(mb->vb, page);
 	}
 	balloon_page_list_enqueue(&mb->b_dev_info, pages);
 	mb->nr_pages += n;
 	if (mb->vb)
-		mb_virtio_tell_inflate(mb->vb);
-	mb_set_actual_locked(mb);
+		told = mb_virtio_tell_inflate(mb->vb);
 	mutex_unlock(&mb->lock);
+	mb_sync_actual(mb);
+	return told;
 }
 
 /*
@@ -171,11 +233,16 @@ static void mb_inflate_step(struct memballoon *mb, struct list_head *pages,
  * pages before they are freed, as VIRTIO_BALLOON_F_MUST_TELL_HOST asks;
  * we keep that order whether or not it was negotiated.
  *
+ * The caller writes config actual (mb_sync_actual()) after dropping the
+ * lock.
+ *
  * Return: pages released.  0 while pages are held means that all of them
  * are isolated or locked by compaction right now; they come back soon.
+ * -EIO: the host stopped answering, so the pages went back into the
+ * balloon: it has not heard of them, and a device that is not yet reset
+ * may still be using them.
  */
-static unsigned long mb_deflate_step_locked(struct memballoon *mb,
-					    unsigned long want)
+static long mb_deflate_step_locked(struct memballoon *mb, unsigned long want)
 {
 	struct page *page, *next;
 	unsigned long n;
@@ -194,38 +261,64 @@ static unsigned long mb_deflate_step_locked(struct memballoon *mb,
 	if (!n)
 		return 0;
 
-	if (mb->vb) {
+	/* A device that is gone has been reset: nobody to tell. */
+	if (mb->vb && !mb_virtio_gone(mb->vb)) {
 		list_for_each_entry(page, &pages, lru)
 			mb_virtio_queue_page(mb->vb, page);
-		mb_virtio_tell_deflate(mb->vb);
+		if (!mb_virtio_tell_deflate(mb->vb)) {
+			balloon_page_list_enqueue(&mb->b_dev_info, &pages);
+			return -EIO;
+		}
 	}
 	mb->nr_pages -= n;
-	mb_set_actual_locked(mb);
 
 	list_for_each_entry_safe(page, next, &pages, lru) {
 		list_del(&page->lru);
-		mb_adjust_managed(page, 1);
+		mb_adjust_managed(mb, page, 1);
 		put_page(page);		/* the balloon's reference */
 	}
 	return n;
+}
+
+/*
+ * Pages DEFLATE may take back now.  virtio spec 5.5.6.1: without
+ * DEFLATE_ON_OOM the driver must not use pages below the host's target.
+ */
+static unsigned long mb_deflate_room_locked(struct memballoon *mb)
+{
+	lockdep_assert_held(&mb->lock);
+	if (!mb->vb || mb_virtio_deflate_on_oom(mb->vb))
+		return mb->nr_pages;
+	return mb->nr_pages > mb->host_target ?
+	       mb->nr_pages - mb->host_target : 0;
 }
 
 /**
  * mb_release_all_locked() - give every page back and tell the host
  * @mb: the balloon, mb->lock held
  *
- * Used when a transport goes away and on unload.  Pages isolated by
- * compaction cannot migrate while we hold mb->lock (mb_migratepage() only
- * trylocks), so compaction puts them back and we wait for that.
+ * Used when a transport goes away and on unload; the caller writes config
+ * actual if the device stays.  Pages isolated by compaction cannot migrate
+ * while we hold mb->lock (mb_migratepage() only trylocks), so compaction
+ * puts them back and we wait for that.  A device that stopped answering is
+ * reset before this is called (mb_virtio_remove()), so then nothing is
+ * sent and every page comes back.
  */
 void mb_release_all_locked(struct memballoon *mb)
 {
+	long n;
+
 	lockdep_assert_held(&mb->lock);
 	while (mb->nr_pages) {
-		if (!mb_deflate_step_locked(mb, mb->nr_pages))
+		n = mb_deflate_step_locked(mb, mb->nr_pages);
+		if (n < 0) {
+			pr_err("%lu pages stay loaned: the host stopped answering\n",
+			       mb->nr_pages);
+			return;
+		}
+		if (!n)
 			usleep_range(1000, 2000);
 	}
-	mb_set_actual_locked(mb);
 }
 
 /**
@@ -233,8 +326,9 @@ void mb_release_all_locked(struct memballoon *mb)
  * @mb: the balloon
  * @b:  in: nr_pages; out: done_pages, actual_pages, stop_reason
  *
- * Stops early when an allocation fails, on a fatal signal, or while a
- * memory block is going offline.  Return: 0.
+ * Stops early when an allocation fails, on a fatal signal, while a
+ * memory block is going offline, or when the host stopped answering.
+ * Return: 0.
  */
 int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 {
@@ -271,8 +365,10 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 			n++;
 			cond_resched();
 		}
-		if (n)
-			mb_inflate_step(mb, &pages, n);
+		if (n && !mb_inflate_step(mb, &pages, n)) {
+			reason = MEMBALLOON_STOP_HOST;
+			break;
+		}
 		done += n;
 		step_max = MB_PAGES_PER_STEP;
 	}
@@ -292,8 +388,9 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
  * @mb: the balloon
  * @b:  in: nr_pages; out: done_pages, actual_pages, stop_reason
  *
- * Releasing more than is held releases what is held (STOP_EMPTY).
- * Return: 0.
+ * Releasing more than is held releases what is held (STOP_EMPTY).  Never
+ * goes below the host's target unless it allows that (STOP_HOST_TARGET,
+ * see mb_deflate_room_locked()).  Return: 0.
  */
 int mb_deflate(struct memballoon *mb, struct memballoon_batch *b)
 {
@@ -302,7 +399,8 @@ int mb_deflate(struct memballoon *mb, struct memballoon_batch *b)
 	u64 done = 0;
 
 	while (done < b->nr_pages) {
-		unsigned long n;
+		unsigned long room;
+		long n;
 
 		mutex_lock(&mb->lock);
 		if (!mb->nr_pages) {
@@ -310,9 +408,21 @@ int mb_deflate(struct memballoon *mb, struct memballoon_batch *b)
 			reason = MEMBALLOON_STOP_EMPTY;
 			break;
 		}
+		room = mb_deflate_room_locked(mb);
+		if (!room) {
+			mutex_unlock(&mb->lock);
+			reason = MEMBALLOON_STOP_HOST_TARGET;
+			break;
+		}
 		n = mb_deflate_step_locked(mb, min_t(u64, b->nr_pages - done,
-						     step_max));
+						     min(step_max, room)));
 		mutex_unlock(&mb->lock);
+		if (n < 0) {
+			reason = MEMBALLOON_STOP_HOST;
+			break;
+		}
+		if (n)
+			mb_sync_actual(mb);
 		done += n;
 		if (n) {
 			step_max = MB_PAGES_PER_STEP;
@@ -354,7 +464,8 @@ static void mb_page_finalize(struct page *page)
  * Up to 6.x the callback does the core's part of a migration too: @newpage
  * joins the balloon with a reference of its own, and @page leaves it.
  */
-static void mb_migrate_swap(struct balloon_dev_info *b_dev_info,
+static void mb_migrate_swap(struct memballoon *mb,
+			    struct balloon_dev_info *b_dev_info,
 			    struct page *newpage, struct page *page)
 {
 	unsigned long flags;
@@ -363,8 +474,8 @@ static void mb_migrate_swap(struct balloon_dev_info *b_dev_info,
 
 	/* Loaned pages are not managed: keep the per-zone counts right. */
 	if (page_zone(page) != page_zone(newpage)) {
-		mb_adjust_managed(page, 1);
-		mb_adjust_managed(newpage, -1);
+		mb_adjust_managed(mb, page, 1);
+		mb_adjust_managed(mb, newpage, -1);
 	}
 
 	spin_lock_irqsave(&b_dev_info->pages_lock, flags);
@@ -388,7 +499,8 @@ static void mb_migrate_release(struct page *page)
  * callback returns 0 (balloon_page_migrate() in the core).  Doing any of
  * it here too would count twice and corrupt the list.
  */
-static void mb_migrate_swap(struct balloon_dev_info *b_dev_info,
+static void mb_migrate_swap(struct memballoon *mb,
+			    struct balloon_dev_info *b_dev_info,
 			    struct page *newpage, struct page *page)
 {
 }
@@ -423,14 +535,29 @@ static int mb_migratepage(struct balloon_dev_info *b_dev_info,
 	 */
 	if (!mutex_trylock(&mb->lock))
 		return -EAGAIN;
+	/*
+	 * A host that stopped answering could not be told of the swap, and
+	 * may still use @page: leave the page where it is.
+	 */
+	if (mb->vb && mb_virtio_broken(mb->vb)) {
+		mutex_unlock(&mb->lock);
+		return -EAGAIN;
+	}
 
-	mb_migrate_swap(b_dev_info, newpage, page);
+	mb_migrate_swap(mb, b_dev_info, newpage, page);
 
+	/*
+	 * The host hears of @newpage first, so the guest's memory never
+	 * shrinks by a page the host does not know; if it stops answering
+	 * in between, @page simply stays with it (the device is reset
+	 * before anything is released, see mb_virtio_remove()).
+	 */
 	if (mb->vb) {
 		mb_virtio_queue_page(mb->vb, newpage);
-		mb_virtio_tell_inflate(mb->vb);
-		mb_virtio_queue_page(mb->vb, page);
-		mb_virtio_tell_deflate(mb->vb);
+		if (mb_virtio_tell_inflate(mb->vb)) {
+			mb_virtio_queue_page(mb->vb, page);
+			mb_virtio_tell_deflate(mb->vb);
+		}
 	}
 
 	mb_migrate_release(page);
@@ -450,28 +577,48 @@ static int mb_migratepage(struct balloon_dev_info *b_dev_info,
  * chosen as the last resort.  Like cmm.c we only release pages and report
  * how many; the OOM core then retries the allocation instead of killing.
  *
- * Locking: this blocks on mb->lock.  That cannot deadlock because every
- * holder of mb->lock only does bookkeeping, frees pages and waits for the
- * host; no holder allocates memory (inflate allocates before taking the
- * lock, with __GFP_NORETRY, which never reaches the OOM killer) or faults
- * on user memory (ioctls copy arguments outside the lock), and
+ * Locking: no holder of mb->lock allocates memory (inflate allocates
+ * before taking the lock, with __GFP_NORETRY, which never reaches the OOM
+ * killer), faults on user memory (ioctls copy arguments outside the lock),
+ * or does config space I/O (which allocates on virtio-ccw; it happens after
+ * the lock is dropped, and this notifier defers its own to a work item).
  * virtqueue_add never allocates because indirect descriptors are switched
- * off.  So a holder never waits for oom_lock.  A trylock instead would
- * free nothing whenever an inflate step happens to be running, and inflating
- * is exactly when OOM is most likely.
+ * off.  So a holder never waits for oom_lock, and a holder's longest wait
+ * is one host round trip.  Still, the OOM path must not depend on the
+ * host: the lock is tried for at most MB_OOM_LOCK_WAIT_MS (an inflate
+ * step holds it for about a millisecond), then this call frees nothing
+ * and the OOM killer goes on as if there were no balloon.
  */
+static bool mb_oom_lock(struct memballoon *mb)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(MB_OOM_LOCK_WAIT_MS);
+
+	do {
+		if (mutex_trylock(&mb->lock))
+			return true;
+		usleep_range(200, 500);
+	} while (time_before(jiffies, end));
+	return false;
+}
+
 static int mb_oom_notify(struct notifier_block *nb, unsigned long unused,
 			 void *parm)
 {
 	struct memballoon *mb = &mb_balloon;
 	unsigned long *freed = parm;
 	unsigned long want = READ_ONCE(mb->oom_nr_pages);
-	unsigned long done = 0, n;
+	unsigned long done = 0;
+	long n;
 
 	if (!want)
 		return NOTIFY_OK;
 
-	mutex_lock(&mb->lock);
+	if (!mb_oom_lock(mb)) {
+		atomic64_inc(&mb->oom_lock_missed);
+		pr_warn_ratelimited("OOM: the balloon stayed busy for %d ms (host not answering?); released nothing\n",
+				    MB_OOM_LOCK_WAIT_MS);
+		return NOTIFY_OK;
+	}
 	/* virtio spec 5.5.6.1: only with DEFLATE_ON_OOM negotiated. */
 	if (mb->vb && !mb_virtio_deflate_on_oom(mb->vb)) {
 		mutex_unlock(&mb->lock);
@@ -479,8 +626,8 @@ static int mb_oom_notify(struct notifier_block *nb, unsigned long unused,
 	}
 	while (done < want) {
 		n = mb_deflate_step_locked(mb, want - done);
-		if (!n)
-			break;	/* empty, or the rest is isolated */
+		if (n <= 0)
+			break;	/* empty, the rest is isolated, or no host */
 		done += n;
 	}
 	if (done) {
@@ -490,8 +637,10 @@ static int mb_oom_notify(struct notifier_block *nb, unsigned long unused,
 	}
 	mutex_unlock(&mb->lock);
 
-	if (done)
+	if (done) {
+		schedule_work(&mb->actual_work);
 		pr_info_ratelimited("released %lu pages on OOM\n", done);
+	}
 	*freed += done;
 	return NOTIFY_OK;
 }
@@ -541,6 +690,13 @@ static void mb_init_balloon(struct memballoon *mb)
 	 */
 	BUILD_BUG_ON(MEMBALLOON_S_NR > MEMBALLOON_MAX_STATS);
 	BUILD_BUG_ON(MEMBALLOON_S_HTLB_PGFAIL != VIRTIO_BALLOON_S_HTLB_PGFAIL);
+#ifdef VIRTIO_BALLOON_S_DIRECT_RECLAIM
+	BUILD_BUG_ON(MEMBALLOON_S_DIRECT_RECLAIMS != VIRTIO_BALLOON_S_DIRECT_RECLAIM);
+	BUILD_BUG_ON(MEMBALLOON_S_OOM_KILLS != VIRTIO_BALLOON_S_OOM_KILL);
+#endif
+	BUILD_BUG_ON(sizeof(struct memballoon_state) <= MEMBALLOON_STATE_SIZE_V1);
+	BUILD_BUG_ON(offsetof(struct memballoon_state, state_flags) !=
+		     MEMBALLOON_STATE_SIZE_V1);
 	BUILD_BUG_ON(MEMBALLOON_HOST_F_DEFLATE_ON_OOM !=
 		     VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
 	BUILD_BUG_ON(MEMBALLOON_HOST_F_REPORTING != VIRTIO_BALLOON_F_REPORTING);
@@ -549,11 +705,13 @@ static void mb_init_balloon(struct memballoon *mb)
 	BUILD_BUG_ON(MB_FIRST_STEP_PAGES > MB_PAGES_PER_STEP);
 
 	mutex_init(&mb->lock);
+	mutex_init(&mb->cfg_lock);
+	INIT_WORK(&mb->actual_work, mb_actual_work);
 	balloon_devinfo_init(&mb->b_dev_info);
 	mb->b_dev_info.migratepage = mb_migratepage;
-#ifdef MB_HAVE_BALLOON_ADJUST_MANAGED
-	mb->b_dev_info.adjust_managed_page_count = true;
-#endif
+	mutex_lock(&mb->lock);
+	mb_set_accounting_locked(mb, false);
+	mutex_unlock(&mb->lock);
 	mb->oom_nr_pages = MEMBALLOON_OOM_DEFAULT_BYTES >> PAGE_SHIFT;
 	spin_lock_init(&mb->ev_lock);
 	init_waitqueue_head(&mb->ev_wait);
@@ -601,6 +759,7 @@ static void __exit mb_exit(void)
 	mb_virtio_unregister();
 	unregister_memory_notifier(&mb_memory_nb);
 	unregister_oom_notifier(&mb_oom_nb);
+	cancel_work_sync(&mb->actual_work);
 
 	/* What is left was loaned in simulate mode. */
 	mutex_lock(&mb->lock);

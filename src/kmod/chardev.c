@@ -34,12 +34,16 @@ struct mb_arg_head {
 };
 
 /*
- * Copy an argument struct of @ksize bytes in.  argsz must lie between
- * @ksize and MEMBALLOON_ARGSZ_MAX (-EINVAL), and any bytes beyond @ksize
- * must be zero (-E2BIG).  flags must be 0 (-EINVAL): no flags are
- * defined yet.
+ * Copy an argument struct in.  @ksize is what this module knows, @minsz
+ * the size of the struct's first version.  argsz must lie between @minsz
+ * and MEMBALLOON_ARGSZ_MAX (-EINVAL); bytes beyond @ksize must be zero
+ * (-E2BIG), and bytes of ours beyond argsz read as zero.  flags must be 0
+ * (-EINVAL): no flags are defined yet.
+ *
+ * Return: argsz (> 0), or a negative errno.
  */
-static int mb_copy_arg(void *karg, size_t ksize, void __user *uarg)
+static int mb_copy_arg_sized(void *karg, size_t ksize, size_t minsz,
+			     void __user *uarg)
 {
 	const struct mb_arg_head *head = karg;
 	u32 argsz;
@@ -47,14 +51,22 @@ static int mb_copy_arg(void *karg, size_t ksize, void __user *uarg)
 
 	if (get_user(argsz, (u32 __user *)uarg))
 		return -EFAULT;
-	if (argsz < ksize || argsz > MEMBALLOON_ARGSZ_MAX)
+	if (argsz < minsz || argsz > MEMBALLOON_ARGSZ_MAX)
 		return -EINVAL;
 	err = copy_struct_from_user(karg, ksize, uarg, argsz);
 	if (err)
 		return err;
 	if (head->flags)
 		return -EINVAL;
-	return 0;
+	return argsz;
+}
+
+/* For structs that have only one version so far. */
+static int mb_copy_arg(void *karg, size_t ksize, void __user *uarg)
+{
+	int ret = mb_copy_arg_sized(karg, ksize, ksize, uarg);
+
+	return ret < 0 ? ret : 0;
 }
 
 static long mb_get_api(void __user *uarg)
@@ -69,7 +81,8 @@ static long mb_get_api(void __user *uarg)
 	api.api_version = MEMBALLOON_API_VERSION;
 	api.page_size = PAGE_SIZE;
 	api.features = MEMBALLOON_FEAT_SIMULATE | MEMBALLOON_FEAT_VIRTIO |
-		       MEMBALLOON_FEAT_OOM_NOTIFIER;
+		       MEMBALLOON_FEAT_OOM_NOTIFIER | MEMBALLOON_FEAT_STATE_V2 |
+		       MEMBALLOON_FEAT_STATS_16 | MEMBALLOON_FEAT_STATS_HOLD;
 	if (MB_PAGES_MOVABLE)
 		api.features |= MEMBALLOON_FEAT_COMPACTION;
 	if (IS_ENABLED(CONFIG_MEMORY_HOTPLUG))
@@ -81,18 +94,28 @@ static long mb_get_api(void __user *uarg)
 	return copy_to_user(uarg, &api, sizeof(api)) ? -EFAULT : 0;
 }
 
+/*
+ * Version 1 callers pass argsz MEMBALLOON_STATE_SIZE_V1 and get exactly
+ * that many bytes back; larger ones get what both sides know.
+ */
 static long mb_get_state(struct memballoon *mb, void __user *uarg)
 {
 	struct memballoon_state st;
-	int err;
+	int argsz;
 
-	err = mb_copy_arg(&st, sizeof(st), uarg);
-	if (err)
-		return err;
-	if (st.reserved0)
+	argsz = mb_copy_arg_sized(&st, sizeof(st), MEMBALLOON_STATE_SIZE_V1,
+				  uarg);
+	if (argsz < 0)
+		return argsz;
+	if (st.reserved0 || st.reserved1)
 		return -EINVAL;
 
 	mutex_lock(&mb->lock);
+	st.state_flags = 0;
+	if (mb->in_totalram)
+		st.state_flags |= MEMBALLOON_STATE_F_BALLOON_IN_TOTALRAM;
+	if (mb->vb && mb_virtio_broken(mb->vb))
+		st.state_flags |= MEMBALLOON_STATE_F_HOST_BROKEN;
 	if (mb->vb) {
 		st.transport = MEMBALLOON_TRANSPORT_VIRTIO;
 		st.host_features = mb_virtio_features(mb->vb);
@@ -111,8 +134,14 @@ static long mb_get_state(struct memballoon *mb, void __user *uarg)
 	mutex_unlock(&mb->lock);
 	st.oom_nr_pages = READ_ONCE(mb->oom_nr_pages);
 	st.events_dropped = mb_events_dropped(mb);
+	st.oom_busy = atomic64_read(&mb->oom_lock_missed);
+	spin_lock_irq(&mb->stats_lock);
+	st.stats_requests = mb->stats_requests;
+	st.stats_late = mb->stats_late;
+	spin_unlock_irq(&mb->stats_lock);
 
-	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
+	return copy_to_user(uarg, &st, min_t(size_t, argsz, sizeof(st))) ?
+	       -EFAULT : 0;
 }
 
 static long mb_batch(struct memballoon *mb, void __user *uarg, bool inflate)
@@ -167,6 +196,7 @@ static long mb_set_stats(struct memballoon *mb, void __user *uarg)
 	spin_lock_irq(&mb->stats_lock);
 	memcpy(mb->stats, s.stats, sizeof(mb->stats));
 	mb->nr_stats = s.nr_stats;
+	mb->stats_gen++;
 	spin_unlock_irq(&mb->stats_lock);
 
 	mutex_lock(&mb->lock);
@@ -204,7 +234,7 @@ static long mb_sim_set_target(struct memballoon *mb, void __user *uarg)
 	mutex_lock(&mb->lock);
 	if (mb->vb)
 		err = -EOPNOTSUPP;	/* the host owns the target */
-	else if (t.target_pages > totalram_pages() + mb->nr_pages)
+	else if (t.target_pages > mb_guest_ram_pages(mb))
 		err = -EINVAL;
 	else
 		mb->sim_target = t.target_pages;

@@ -54,7 +54,9 @@
 #define MB_PAGES_MOVABLE	(IS_ENABLED(CONFIG_BALLOON_COMPACTION) || \
 				 IS_ENABLED(CONFIG_BALLOON_MIGRATION))
 
+#include <linux/atomic.h>
 #include <linux/mutex.h>
+#include <linux/workqueue.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/wait.h>
@@ -111,6 +113,14 @@
 #define MB_FIRST_STEP_PAGES	\
 	DIV_ROUND_UP(MB_FIRST_STEP_PFNS, MB_VIRTIO_PFNS_PER_PAGE)
 
+/*
+ * How long the OOM notifier waits for @lock before it gives up for this
+ * call.  Holders only do bookkeeping and one host round trip (about a
+ * millisecond); a longer wait means the host is not answering, and the
+ * OOM path must not wait for it.
+ */
+#define MB_OOM_LOCK_WAIT_MS	100
+
 /* Events kept for the reader; the oldest is dropped when full. */
 #define MB_EVENT_QUEUE_LEN	64
 
@@ -118,10 +128,17 @@ struct mb_virtio;
 
 /**
  * struct memballoon - the one balloon this module manages
- * @lock:	serialises balloon size changes, @nr_pages, @vb and all
- *		traffic with the host.  Rule: code holding @lock never
- *		allocates memory and never touches user memory, so it can
- *		never wait for the OOM killer (see mb_oom_notify()).
+ * @lock:	serialises balloon size changes, @nr_pages, @vb and the
+ *		PFN traffic with the host.  Rule: code holding @lock never
+ *		allocates memory, never touches user memory and never does
+ *		config space I/O (which allocates on some transports, e.g.
+ *		virtio-ccw), so it can never wait for the OOM killer (see
+ *		mb_oom_notify()).  Waits for the host are bounded by
+ *		MEMBALLOON_HOST_TIMEOUT_MS.
+ * @cfg_lock:	serialises writes of the host's config "actual", which
+ *		happen after @lock is dropped (mb_sync_actual()); never
+ *		taken by the OOM notifier, which defers to @actual_work
+ * @actual_work: writes config "actual" for the OOM notifier
  * @b_dev_info:	the pages, in the form balloon compaction knows
  * @nr_pages:	pages held, our own count (@lock); includes pages that
  *		compaction has isolated from @b_dev_info.pages right now
@@ -133,6 +150,11 @@ struct mb_virtio;
  * @inflate_failures: INFLATE calls stopped by allocation failure (@lock)
  * @migrations:	pages moved by compaction since load (@lock)
  * @oom_nr_pages: pages the OOM notifier releases per call (READ_ONCE)
+ * @in_totalram: loaned pages stay in the managed page count (deflate on
+ *		OOM, as the stock driver); changes only while the balloon is
+ *		empty (@lock)
+ * @oom_lock_missed: OOM notifier calls that found @lock busy for longer
+ *		than MB_OOM_LOCK_WAIT_MS and released nothing
  * @offlining:	a memory block is going offline (READ_ONCE)
  * @writer_busy: bit 0 is set while a writer has the device open
  * @ev_lock:	protects the event ring and the @ev_* fields below
@@ -142,12 +164,17 @@ struct mb_virtio;
  * @ev_count:	events queued
  * @ev_seq:	seq of the last event queued
  * @ev_dropped:	events dropped because the ring was full
- * @stats_lock:	protects @stats and @nr_stats
+ * @stats_lock:	protects @stats, @nr_stats, @stats_gen and the counters
  * @stats:	the last SET_STATS entries, handed to the host on request
  * @nr_stats:	valid entries in @stats
+ * @stats_gen:	SET_STATS calls since load
+ * @stats_requests: host stats requests since load
+ * @stats_late:	requests answered without a SET_STATS after them
  */
 struct memballoon {
 	struct mutex lock;		/* see above */
+	struct mutex cfg_lock;		/* config "actual" writes */
+	struct work_struct actual_work;
 	struct balloon_dev_info b_dev_info;
 	unsigned long nr_pages;
 	struct mb_virtio *vb;
@@ -158,6 +185,8 @@ struct memballoon {
 	u64 inflate_failures;
 	u64 migrations;
 	unsigned long oom_nr_pages;
+	bool in_totalram;
+	atomic64_t oom_lock_missed;
 	bool offlining;
 	unsigned long writer_busy;
 
@@ -172,6 +201,9 @@ struct memballoon {
 	spinlock_t stats_lock;		/* @stats, @nr_stats */
 	struct memballoon_stat stats[MEMBALLOON_MAX_STATS];
 	u32 nr_stats;
+	u64 stats_gen;
+	u64 stats_requests;
+	u64 stats_late;
 };
 
 extern struct memballoon mb_balloon;
@@ -185,17 +217,25 @@ u64 mb_events_dropped(struct memballoon *mb);
 int mb_inflate(struct memballoon *mb, struct memballoon_batch *b);
 int mb_deflate(struct memballoon *mb, struct memballoon_batch *b);
 void mb_release_all_locked(struct memballoon *mb);
+void mb_sync_actual(struct memballoon *mb);
+void mb_set_accounting_locked(struct memballoon *mb, bool in_totalram);
+unsigned long mb_guest_ram_pages(struct memballoon *mb);
 
 /* chardev.c */
 int mb_chardev_register(void);
 void mb_chardev_unregister(void);
 
-/* virtio.c: all but the driver registration are called with mb->lock. */
+/*
+ * virtio.c: the PFN calls are made with mb->lock held; set_actual with
+ * mb->cfg_lock held and never mb->lock.
+ */
 int mb_virtio_register(void);
 void mb_virtio_unregister(void);
 void mb_virtio_queue_page(struct mb_virtio *vb, struct page *page);
-void mb_virtio_tell_inflate(struct mb_virtio *vb);
-void mb_virtio_tell_deflate(struct mb_virtio *vb);
+bool mb_virtio_tell_inflate(struct mb_virtio *vb);
+bool mb_virtio_tell_deflate(struct mb_virtio *vb);
+bool mb_virtio_broken(struct mb_virtio *vb);
+bool mb_virtio_gone(struct mb_virtio *vb);
 void mb_virtio_set_actual(struct mb_virtio *vb, unsigned long nr_pages);
 bool mb_virtio_deflate_on_oom(struct mb_virtio *vb);
 u64 mb_virtio_features(struct mb_virtio *vb);

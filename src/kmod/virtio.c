@@ -6,8 +6,16 @@
  * driver.  The host writes its target to config num_pages; we turn each
  * config change into a TARGET event and leave the decision to the daemon.
  * PFNs go to the host on the inflate and deflate queues in buffers of up to
- * MB_PFNS_PER_KICK entries, and config actual follows every step.  The
- * stats queue is answered with what the daemon last gave SET_STATS.
+ * MB_PFNS_PER_KICK entries, and config actual follows every step.  A
+ * stats request from the host becomes a STATS event and is answered with
+ * the daemon's next SET_STATS (or, after MEMBALLOON_STATS_HOLD_MS, with
+ * the last one).
+ *
+ * Every wait for the host is bounded: a device that breaks (surprise
+ * removal calls virtio_break_device(), which wakes nobody) or does not
+ * take a buffer within MEMBALLOON_HOST_TIMEOUT_MS is marked broken, and
+ * no more PFNs go to it.  Its pages stay loaned until remove() has reset
+ * it; only then are they released without telling it.
  *
  * Only one device is driven; a second one is refused with -EBUSY.
  */
@@ -40,10 +48,19 @@ enum {
  * @stats_vq:	stats queue, NULL without VIRTIO_BALLOON_F_STATS_VQ; used
  *		by @stats_work only
  * @acked:	waits for the host to return a PFN buffer
+ * @acks:	PFN queue interrupts so far, what @acked waits for
+ * @broken:	the device stopped answering; no more PFNs (set under
+ *		mb->lock, read with READ_ONCE)
+ * @gone:	the device has been reset for removal: pages may be released
+ *		without telling it (mb->lock)
  * @pfns:	PFN buffer, MB_PFNS_PER_KICK entries (mb->lock)
  * @nr_pfns:	entries of @pfns filled (mb->lock)
  * @stats_buf:	stats in the device's format (@stats_work only)
  * @stats_held:	the stats buffer is ours, not the host's (@stats_work only)
+ * @stats_waiting: a request is held for the writer's SET_STATS
+ *		(@stats_work only)
+ * @stats_req_gen: mb->stats_gen when the held request came
+ * @stats_deadline: jiffies when a held request is answered anyway
  * @config_work: reads the new target after a config change
  * @stats_work:	answers the host's stats request
  * @stop_lock:	protects @stop
@@ -55,12 +72,18 @@ struct mb_virtio {
 	struct virtqueue *deflate_vq;
 	struct virtqueue *stats_vq;
 	wait_queue_head_t acked;
+	atomic_t acks;
+	bool broken;
+	bool gone;
 	__virtio32 *pfns;
 	unsigned int nr_pfns;
 	struct virtio_balloon_stat *stats_buf;
 	bool stats_held;
+	bool stats_waiting;
+	u64 stats_req_gen;
+	unsigned long stats_deadline;
 	struct work_struct config_work;
-	struct work_struct stats_work;
+	struct delayed_work stats_work;
 	spinlock_t stop_lock;	/* protects @stop */
 	bool stop;
 };
@@ -99,19 +122,55 @@ static void mb_virtio_ack(struct virtqueue *vq)
 {
 	struct mb_virtio *vb = vq->vdev->priv;
 
+	atomic_inc(&vb->acks);
 	wake_up(&vb->acked);
 }
 
-/* Send the queued PFNs on @vq and wait until the host has taken them. */
-static void mb_virtio_tell(struct mb_virtio *vb, struct virtqueue *vq)
+/* Whether the device stopped answering; with mb->lock or READ_ONCE. */
+bool mb_virtio_broken(struct mb_virtio *vb)
+{
+	return READ_ONCE(vb->broken) || READ_ONCE(vb->gone);
+}
+
+/* Whether the device has been reset for removal (mb->lock). */
+bool mb_virtio_gone(struct mb_virtio *vb)
+{
+	return vb->gone;
+}
+
+/* Look again for a broken queue this often: breaking wakes nobody. */
+#define MB_ACK_POLL_MS		100
+
+static void mb_virtio_mark_broken(struct mb_virtio *vb, const char *why,
+				  unsigned int n)
+{
+	WRITE_ONCE(vb->broken, true);
+	dev_err(&vb->vdev->dev,
+		"%s (%u PFNs in flight); no more pages go to it until it is removed\n",
+		why, n);
+	mb_queue_event(&mb_balloon, MEMBALLOON_EVENT_HOST, 0);
+}
+
+/*
+ * Send the queued PFNs on @vq and wait until the host has taken them,
+ * at most MEMBALLOON_HOST_TIMEOUT_MS.
+ *
+ * Return: true when the host has them.  false when the device is broken
+ * or did not answer in time; it is then marked broken, and the buffer may
+ * still be the host's, so it is never reused.
+ */
+static bool mb_virtio_tell(struct mb_virtio *vb, struct virtqueue *vq)
 {
 	unsigned int n = vb->nr_pfns, len;
+	unsigned long deadline;
 	struct scatterlist sg;
-	int err;
+	int seen, err;
 
 	if (!n)
-		return;
+		return true;
 	vb->nr_pfns = 0;
+	if (mb_virtio_broken(vb))
+		return false;
 	sg_init_one(&sg, vb->pfns, n * sizeof(vb->pfns[0]));
 	/*
 	 * One buffer on an otherwise empty queue, and no indirect
@@ -119,31 +178,47 @@ static void mb_virtio_tell(struct mb_virtio *vb, struct virtqueue *vq)
 	 * lack of room and never allocates, which mb_oom_notify() relies
 	 * on.  GFP_NOWAIT only makes that explicit.
 	 */
+	seen = atomic_read(&vb->acks);
 	err = virtqueue_add_outbuf(vq, &sg, 1, vb, GFP_NOWAIT | __GFP_NOWARN);
 	if (err) {
-		dev_warn_ratelimited(&vb->vdev->dev,
-				     "cannot send %u PFNs to the host: %d\n",
-				     n, err);
-		return;
+		/* -EIO: broken; nothing else is possible on an empty queue. */
+		mb_virtio_mark_broken(vb, "cannot send PFNs to the host", n);
+		return false;
 	}
 	virtqueue_kick(vq);
-	wait_event(vb->acked,
-		   virtqueue_get_buf(vq, &len) || virtqueue_is_broken(vq));
+	deadline = jiffies + msecs_to_jiffies(MEMBALLOON_HOST_TIMEOUT_MS);
+	for (;;) {
+		if (virtqueue_get_buf(vq, &len))
+			return true;
+		if (virtqueue_is_broken(vq)) {
+			mb_virtio_mark_broken(vb, "the device broke (removed?)", n);
+			return false;
+		}
+		if (time_after_eq(jiffies, deadline)) {
+			mb_virtio_mark_broken(vb, "the host did not take PFNs within "
+					      __stringify(MEMBALLOON_HOST_TIMEOUT_MS) " ms", n);
+			return false;
+		}
+		wait_event_timeout(vb->acked, atomic_read(&vb->acks) != seen,
+				   msecs_to_jiffies(MB_ACK_POLL_MS));
+		seen = atomic_read(&vb->acks);
+	}
 }
 
-void mb_virtio_tell_inflate(struct mb_virtio *vb)
+bool mb_virtio_tell_inflate(struct mb_virtio *vb)
 {
-	mb_virtio_tell(vb, vb->inflate_vq);
+	return mb_virtio_tell(vb, vb->inflate_vq);
 }
 
-void mb_virtio_tell_deflate(struct mb_virtio *vb)
+bool mb_virtio_tell_deflate(struct mb_virtio *vb)
 {
-	mb_virtio_tell(vb, vb->deflate_vq);
+	return mb_virtio_tell(vb, vb->deflate_vq);
 }
 
 /*
  * QEMU's query-balloon "actual" is RAM size minus this field; sending
  * PFNs alone does not move it.  The field counts 4 KiB pages, le32.
+ * Called with mb->cfg_lock, never mb->lock (mb_sync_actual()).
  */
 void mb_virtio_set_actual(struct mb_virtio *vb, unsigned long nr_pages)
 {
@@ -182,8 +257,9 @@ static void mb_virtio_config_work(struct work_struct *work)
 	struct memballoon *mb = &mb_balloon;
 	u64 target;
 
-	mutex_lock(&mb->lock);
+	/* Config I/O outside mb->lock (see struct memballoon). */
 	target = mb_virtio_read_target(vb);
+	mutex_lock(&mb->lock);
 	mb->host_target = target;
 	mutex_unlock(&mb->lock);
 	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, target);
@@ -206,30 +282,52 @@ static void mb_virtio_config_changed(struct virtio_device *vdev)
 /*
  * The stats queue runs backwards: we keep one buffer with the host, the
  * host hands it back when it wants fresh numbers, and we answer by making
- * the buffer available again.  The answer is whatever the daemon last
- * gave SET_STATS; the STATS event tells the daemon to refresh them for
- * the next request.  QEMU refuses zero-sized buffers (and then marks the
- * device broken), so while no stats are set we keep the buffer and answer
- * on the next SET_STATS.
+ * the buffer available again.  A request becomes a STATS event; while a
+ * writer has /dev/memballoon open we hold the buffer until it answers with
+ * SET_STATS, so the host gets figures read after it asked, or at most
+ * MEMBALLOON_STATS_HOLD_MS, then the last figures set go back (counted in
+ * stats_late).  Without a writer nobody would refresh them: they go back
+ * at once.  QEMU refuses zero-sized buffers (and then marks the device
+ * broken), so while no stats are set at all we keep the buffer and answer
+ * on the first SET_STATS.
  */
 static void mb_virtio_stats_work(struct work_struct *work)
 {
-	struct mb_virtio *vb = container_of(work, struct mb_virtio,
-					    stats_work);
+	struct mb_virtio *vb = container_of(to_delayed_work(work),
+					    struct mb_virtio, stats_work);
 	struct memballoon *mb = &mb_balloon;
 	struct scatterlist sg;
 	unsigned int i, n, len;
+	bool late = false;
 	int err;
 
 	if (!vb->stats_held) {
 		if (!virtqueue_get_buf(vb->stats_vq, &len))
 			return;		/* the host still has it */
 		vb->stats_held = true;
+		spin_lock_irq(&mb->stats_lock);
+		mb->stats_requests++;
+		vb->stats_req_gen = mb->stats_gen;
+		spin_unlock_irq(&mb->stats_lock);
+		vb->stats_waiting = test_bit(0, &mb->writer_busy);
+		vb->stats_deadline = jiffies +
+				     msecs_to_jiffies(MEMBALLOON_STATS_HOLD_MS);
 		/* One event per request, however many interrupts it took. */
 		mb_queue_event(mb, MEMBALLOON_EVENT_STATS, 0);
 	}
 
 	spin_lock_irq(&mb->stats_lock);
+	if (vb->stats_waiting && mb->stats_gen == vb->stats_req_gen) {
+		if (time_before(jiffies, vb->stats_deadline) &&
+		    test_bit(0, &mb->writer_busy)) {
+			spin_unlock_irq(&mb->stats_lock);
+			/* Look again at the deadline; SET_STATS comes sooner. */
+			mod_delayed_work(system_freezable_wq, &vb->stats_work,
+					 vb->stats_deadline - jiffies);
+			return;
+		}
+		late = mb->nr_stats != 0;
+	}
 	n = mb->nr_stats;
 	for (i = 0; i < n; i++) {
 		vb->stats_buf[i].tag = cpu_to_virtio16(vb->vdev,
@@ -237,6 +335,8 @@ static void mb_virtio_stats_work(struct work_struct *work)
 		vb->stats_buf[i].val = cpu_to_virtio64(vb->vdev,
 						       mb->stats[i].val);
 	}
+	if (late)
+		mb->stats_late++;
 	spin_unlock_irq(&mb->stats_lock);
 	if (!n)
 		return;
@@ -249,6 +349,7 @@ static void mb_virtio_stats_work(struct work_struct *work)
 		return;
 	}
 	vb->stats_held = false;
+	vb->stats_waiting = false;
 	virtqueue_kick(vb->stats_vq);
 }
 
@@ -258,7 +359,7 @@ static void mb_virtio_stats_queue_work(struct mb_virtio *vb)
 
 	spin_lock_irqsave(&vb->stop_lock, flags);
 	if (!vb->stop)
-		queue_work(system_freezable_wq, &vb->stats_work);
+		mod_delayed_work(system_freezable_wq, &vb->stats_work, 0);
 	spin_unlock_irqrestore(&vb->stop_lock, flags);
 }
 
@@ -328,18 +429,26 @@ static int mb_virtio_init_vqs(struct mb_virtio *vb)
  * Make the device the balloon's transport.  Pages loaned in simulate mode
  * were never offered to this host, so they go back first; the daemon
  * inflates again towards the host's target, which comes as an event.
+ * With DEFLATE_ON_OOM, loaned pages stay in MemTotal from now on, as with
+ * the stock driver: the guest may take them back when it runs out of
+ * memory, so the overcommit heuristic counts them.
  */
 static void mb_virtio_attach(struct mb_virtio *vb)
 {
 	struct memballoon *mb = &mb_balloon;
 	u64 target;
 
-	mutex_lock(&mb->lock);
-	mb_release_all_locked(mb);
-	mb->sim_target = 0;
-	mb->vb = vb;
+	/* Config I/O before the device is visible, outside mb->lock. */
 	mb_virtio_set_actual(vb, 0);
 	target = mb_virtio_read_target(vb);
+
+	mutex_lock(&mb->lock);
+	mb_release_all_locked(mb);
+	mb_set_accounting_locked(mb, mb_virtio_deflate_on_oom(vb));
+	mb->sim_target = 0;
+	WRITE_ONCE(vb->broken, false);
+	WRITE_ONCE(vb->gone, false);
+	mb->vb = vb;
 	mb->host_target = target;
 	mutex_unlock(&mb->lock);
 	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, target);
@@ -354,26 +463,36 @@ static void mb_virtio_attach(struct mb_virtio *vb)
 }
 
 /*
- * Stop all work, give every page back telling the host, and fall back to
- * simulate mode with a zero target.  The queues still work afterwards;
- * the caller resets the device.
+ * Stop all work, give every page back telling the host (unless it has
+ * been reset for removal), and fall back to simulate mode with a zero
+ * target.  The queues still work afterwards; the caller resets the device.
  */
 static void mb_virtio_detach(struct mb_virtio *vb)
 {
 	struct memballoon *mb = &mb_balloon;
+	bool tell;
 
 	spin_lock_irq(&vb->stop_lock);
 	vb->stop = true;
 	spin_unlock_irq(&vb->stop_lock);
 	cancel_work_sync(&vb->config_work);
-	cancel_work_sync(&vb->stats_work);
+	cancel_delayed_work_sync(&vb->stats_work);
 
 	mutex_lock(&mb->lock);
-	mb_release_all_locked(mb);	/* also sets actual to 0 */
+	mb_release_all_locked(mb);
+	tell = !mb_virtio_broken(vb);
 	mb->vb = NULL;
 	mb->host_target = 0;
 	mb->sim_target = 0;
+	if (!mb->nr_pages)
+		mb_set_accounting_locked(mb, false);
 	mutex_unlock(&mb->lock);
+
+	/* After mb->vb is cleared: no mb_sync_actual() can use @vb now. */
+	mutex_lock(&mb->cfg_lock);
+	if (tell)
+		mb_virtio_set_actual(vb, 0);
+	mutex_unlock(&mb->cfg_lock);
 	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, 0);
 }
 
@@ -407,8 +526,9 @@ static int mb_virtio_probe(struct virtio_device *vdev)
 
 	vb->vdev = vdev;
 	init_waitqueue_head(&vb->acked);
+	atomic_set(&vb->acks, 0);
 	INIT_WORK(&vb->config_work, mb_virtio_config_work);
-	INIT_WORK(&vb->stats_work, mb_virtio_stats_work);
+	INIT_DELAYED_WORK(&vb->stats_work, mb_virtio_stats_work);
 	spin_lock_init(&vb->stop_lock);
 	vb->stop = true;	/* until attached */
 	vdev->priv = vb;
@@ -434,12 +554,38 @@ out_unclaim:
 	return err;
 }
 
+/*
+ * Quiesce a device that stopped answering before its pages are released:
+ * after the reset it forgets every buffer, so no late processing can
+ * discard a page the guest uses again.  A step still waiting for it gives
+ * up within MB_ACK_POLL_MS once the queue is broken, or at its timeout.
+ */
+static void mb_virtio_quiesce_broken(struct mb_virtio *vb)
+{
+	struct memballoon *mb = &mb_balloon;
+	bool broken;
+
+	mutex_lock(&mb->lock);
+	broken = mb_virtio_broken(vb) || virtqueue_is_broken(vb->inflate_vq);
+	mutex_unlock(&mb->lock);
+	if (!broken)
+		return;
+	/* Config I/O: outside mb->lock.  Broken: nothing is sent anymore. */
+	virtio_reset_device(vb->vdev);
+	mutex_lock(&mb->lock);
+	WRITE_ONCE(vb->broken, true);
+	WRITE_ONCE(vb->gone, true);
+	mutex_unlock(&mb->lock);
+}
+
 static void mb_virtio_remove(struct virtio_device *vdev)
 {
 	struct mb_virtio *vb = vdev->priv;
 
+	mb_virtio_quiesce_broken(vb);
 	mb_virtio_detach(vb);
-	virtio_reset_device(vdev);
+	if (!vb->gone)
+		virtio_reset_device(vdev);
 	vdev->config->del_vqs(vdev);
 	kfree(vb->stats_buf);
 	kfree(vb->pfns);
@@ -451,8 +597,12 @@ static void mb_virtio_remove(struct virtio_device *vdev)
 /* Like the stock driver, suspend returns the balloon. */
 static int mb_virtio_freeze(struct virtio_device *vdev)
 {
-	mb_virtio_detach(vdev->priv);
-	virtio_reset_device(vdev);
+	struct mb_virtio *vb = vdev->priv;
+
+	mb_virtio_quiesce_broken(vb);
+	mb_virtio_detach(vb);
+	if (!vb->gone)
+		virtio_reset_device(vdev);
 	vdev->config->del_vqs(vdev);
 	return 0;
 }

@@ -468,7 +468,8 @@ class Guest:
 
     def __init__(self, env, scenario, args=(), mem_mib=1024, devices=(),
                  load='shim', modargs='', append='', accel=None, timeout=120.0,
-                 logname=None, smp=2, run=None, mem_opts=''):
+                 logname=None, smp=2, run=None, mem_opts='', machine='pc',
+                 qemu_args=()):
         self.env = env
         self.mem_bytes = mem_mib * MIB
         self.deadline = time.monotonic() + timeout
@@ -498,7 +499,7 @@ class Guest:
             cmdline.append(append)
         cpu = 'host' if accel == 'kvm' else 'max'
         self.argv = [
-            'qemu-system-x86_64', '-machine', 'pc', '-accel', accel,
+            'qemu-system-x86_64', '-machine', machine, '-accel', accel,
             '-cpu', cpu, '-smp', str(smp), '-m', str(mem_mib) + mem_opts,
             '-nodefaults', '-no-user-config', '-display', 'none',
             '-no-reboot', '-nic', 'none',
@@ -509,6 +510,7 @@ class Guest:
             '-serial', 'chardev:ctl',
             '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
         ]
+        self.argv += list(qemu_args)
         for d in devices:
             self.argv += ['-device', d]
         name = logname or getattr(env, 'current', None) or scenario
@@ -848,7 +850,13 @@ def sc_virtio_roundtrip(env):
     boot(env, 'roundtrip', body=body, devices=[BAL], timeout=150)
 
 
-@scenario('stats', 'SET_STATS values reach qom-get guest-stats; STATS event')
+def polling(g, seconds):
+    g.qmp.cmd('qom-set', path='/machine/peripheral/bal0',
+              property='guest-stats-polling-interval', value=seconds)
+
+
+@scenario('stats', 'SET_STATS values reach qom-get guest-stats; STATS event; '
+          'a request is answered with the SET_STATS that follows it (hold), else late')
 def sc_stats(env):
     def body(g):
         g.ready('stats-set')
@@ -870,8 +878,42 @@ def sc_stats(env):
                    if got['stats'].get(k) != v}
             raise Fail('guest-stats mismatch: %s' % json.dumps(bad)[:200])
         g.go('stats-event')
+        polling(g, 0)
+        for k in range(1, 4):
+            g.ready('fresh-request')
+            g.go('fresh-request')
+            # Polling off, then on with a long interval: QEMU asks at once
+            # if it has the buffer (a request still held by the guest may
+            # keep it a moment: then ask again).
+            for attempt in range(10):
+                polling(g, 60)
+                try:
+                    args = g.ready('fresh-answered', timeout=3)
+                    break
+                except Fail:
+                    polling(g, 0)
+            else:
+                raise Fail('round %d: no stats request reached the guest in 10 tries' % k)
+            # The guest answered this request with a new value.  The next
+            # request is 60 s away, so seeing the value now means it went
+            # back with this answer, not with a later one.
+            want = int(args[0])
+            end = time.monotonic() + 10
+            while True:
+                got = g.qmp.cmd('qom-get', path='/machine/peripheral/bal0',
+                                property='guest-stats')['stats'].get('stat-minor-faults')
+                if got == want:
+                    break
+                if time.monotonic() > end:
+                    raise Fail('guest-stats minor-faults %s 10 s after the answer, want %d '
+                               '(answered with stale figures?)' % (got, want))
+                time.sleep(0.05)
+            polling(g, 0)
+            g.go('fresh-answered')
         g.serve()
-    boot(env, 'stats', body=body, devices=[BAL], timeout=90)
+    g = boot(env, 'stats', body=body, devices=[BAL], timeout=150)
+    log('#   stats: requests %s, answered late (no SET_STATS within the hold) %s' % (
+        g.kv.get('stats_requests'), g.kv.get('stats_late')))
 
 
 def expect_actual(g, balloon_bytes, what):
@@ -951,6 +993,52 @@ def sc_device_unplug(env):
     boot(env, 'unplug', devices=[BAL], timeout=120, body=lambda g: g.serve({
         'unplug': unplug, 'replug': replug,
         'replugged': lambda g, args: expect_actual(g, int(args[0]), 'new device')}))
+
+
+@scenario('deflate-host-target', 'no deflate-on-oom: DEFLATE stops at the host target (STOP_HOST_TARGET), whatever is asked')
+def sc_deflate_host_target(env):
+    boot(env, 'hosttarget', devices=[BAL], timeout=120, body=lambda g: g.serve({
+        'at-target': lambda g, args: expect_actual(g, int(args[0]), 'at the host target')}))
+
+
+@scenario('doo-accounting', 'deflate-on-oom: loaned pages stay in MemTotal; one mapping larger than the rest passes overcommit, OOM deflates')
+def sc_doo_accounting(env):
+    g = boot(env, 'doo', devices=[BAL + ',deflate-on-oom=on'], timeout=240, body=lambda g: g.serve({
+        'after-oom': lambda g, args: expect_actual(g, int(args[0]), 'after OOM deflate')}))
+    log('#   %s: child status %s, OOM notifier freed %s MiB in %s calls' % (
+        env.current, g.kv.get('child_status'), g.kv.get('oom_freed_mib'), g.kv.get('oom_events')))
+
+
+# A PCIe slot with native (pciehp) hotplug, so the guest can cut its power.
+PCIE_SLOT = ['-global', 'ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off',
+             '-device', 'pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1']
+BAL_SLOT = 'virtio-balloon-pci,id=bal0,bus=rp1,deflate-on-oom=on'
+
+
+@scenario('surprise-removal', 'slot power cut mid-step, host deletes the device: the step gives up, remove() finishes, pages back')
+def sc_surprise_removal(env):
+    def deleted(g, args):
+        # QEMU detaches a device as soon as its slot's power is cut (the
+        # guest just did that), so usually it is gone already.
+        try:
+            g.qmp.cmd('device_del', id='bal0')
+            g.qmp.wait_event('DEVICE_DELETED', timeout=30)
+        except QmpError as e:
+            if 'not found' not in str(e):
+                raise
+            log('#   %s: QEMU had already detached the device' % env.current)
+    g = boot(env, 'vanish', args=['removed'], machine='q35', qemu_args=PCIE_SLOT,
+             devices=[BAL_SLOT], timeout=180,
+             body=lambda g: g.serve({'powered-off': deleted}))
+    log('#   %s: stepper stopped %s s after the power cut' % (env.current, g.kv.get('stepper_s')))
+
+
+@scenario('host-silent', 'slot power cut, device stays: steps time out (HOST_BROKEN), an OOM meanwhile does not wait for the lock, rmmod works')
+def sc_host_silent(env):
+    g = boot(env, 'vanish', args=['silent'], machine='q35', qemu_args=PCIE_SLOT,
+             devices=[BAL_SLOT], timeout=240)
+    log('#   %s: OOM child done %s s after the power cut (oom_busy %s), stepper %s s' % (
+        env.current, g.kv.get('oom_s'), g.kv.get('oom_busy'), g.kv.get('stepper_s')))
 
 
 @scenario('memory-offline', 'balloon pages in a hotplugged movable DIMM migrate out on offline')

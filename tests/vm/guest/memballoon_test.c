@@ -35,6 +35,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -656,7 +657,8 @@ static int run_tests(void)
 struct ioc {
         const char *name;
         unsigned long cmd;
-        uint32_t size;
+        uint32_t size;          /* version 1: the smallest argsz accepted */
+        uint32_t ksize;         /* what the module knows (0: = size) */
         bool mutating;          /* writer only (-EBADF on O_RDONLY) */
         void (*fill)(void *arg);
         void (*undo)(int fd);   /* undo a successful call */
@@ -680,16 +682,24 @@ static void undo_inflate(int fd)
 }
 
 static const struct ioc iocs[] = {
-        { "GET_API", MEMBALLOON_GET_API, sizeof(struct memballoon_api), false, NULL, NULL },
-        { "GET_STATE", MEMBALLOON_GET_STATE, sizeof(struct memballoon_state), false, NULL, NULL },
-        { "INFLATE", MEMBALLOON_INFLATE, sizeof(struct memballoon_batch), true, fill_batch,
+        { "GET_API", MEMBALLOON_GET_API, sizeof(struct memballoon_api), 0, false, NULL, NULL },
+        { "GET_STATE", MEMBALLOON_GET_STATE, MEMBALLOON_STATE_SIZE_V1,
+          sizeof(struct memballoon_state), false, NULL, NULL },
+        { "INFLATE", MEMBALLOON_INFLATE, sizeof(struct memballoon_batch), 0, true, fill_batch,
           undo_inflate },
-        { "DEFLATE", MEMBALLOON_DEFLATE, sizeof(struct memballoon_batch), true, fill_batch, NULL },
-        { "SET_STATS", MEMBALLOON_SET_STATS, sizeof(struct memballoon_stats), true, NULL, NULL },
-        { "SET_OOM", MEMBALLOON_SET_OOM, sizeof(struct memballoon_oom), true, fill_oom, NULL },
-        { "SIM_SET_TARGET", MEMBALLOON_SIM_SET_TARGET, sizeof(struct memballoon_sim_target),
+        { "DEFLATE", MEMBALLOON_DEFLATE, sizeof(struct memballoon_batch), 0, true, fill_batch,
+          NULL },
+        { "SET_STATS", MEMBALLOON_SET_STATS, sizeof(struct memballoon_stats), 0, true, NULL,
+          NULL },
+        { "SET_OOM", MEMBALLOON_SET_OOM, sizeof(struct memballoon_oom), 0, true, fill_oom, NULL },
+        { "SIM_SET_TARGET", MEMBALLOON_SIM_SET_TARGET, sizeof(struct memballoon_sim_target), 0,
           true, NULL, NULL },
 };
+
+static uint32_t ioc_ksize(const struct ioc *c)
+{
+        return c->ksize ? c->ksize : c->size;
+}
 #define N_IOCS (sizeof(iocs) / sizeof(iocs[0]))
 
 /* Bigger than MEMBALLOON_ARGSZ_MAX so any argsz the tests use is readable. */
@@ -754,17 +764,18 @@ static void t_argsz_too_big(const void *a)
 static void t_argsz_tail_nonzero(const void *a)
 {
         const struct ioc *c = a;
+        uint32_t k = ioc_ksize(c);
         _cleanup_close_ int fd = writer();
 
         ASSERT(fd >= 0, "no writer");
-        arg_prep(c, c->size + 8);
-        argbuf[c->size + 7] = 1;
+        arg_prep(c, k + 8);
+        argbuf[k + 7] = 1;
         EXPECT_RET(xioctl(fd, c->cmd, argbuf), -E2BIG);
         arg_prep(c, MEMBALLOON_ARGSZ_MAX);
         argbuf[MEMBALLOON_ARGSZ_MAX - 1] = 0x80;
         EXPECT_RET(xioctl(fd, c->cmd, argbuf), -E2BIG);
-        arg_prep(c, c->size + 1);
-        argbuf[c->size] = 0xff;
+        arg_prep(c, k + 1);
+        argbuf[k] = 0xff;
         EXPECT_RET(xioctl(fd, c->cmd, argbuf), -E2BIG);
 }
 
@@ -774,7 +785,7 @@ static void t_argsz_tail_zero(const void *a)
         _cleanup_close_ int fd = writer();
 
         ASSERT(fd >= 0, "no writer");
-        EXPECT_RET(xioctl(fd, c->cmd, arg_prep(c, c->size + 8)), 0);
+        EXPECT_RET(xioctl(fd, c->cmd, arg_prep(c, ioc_ksize(c) + 8)), 0);
         if (c->undo)
                 c->undo(fd);
         EXPECT_RET(xioctl(fd, c->cmd, arg_prep(c, MEMBALLOON_ARGSZ_MAX)), 0);
@@ -814,6 +825,7 @@ struct reserved_case {
 
 static const struct reserved_case reserved_cases[] = {
         { "GET_STATE_reserved0", &iocs[1], offsetof(struct memballoon_state, reserved0) },
+        { "GET_STATE_reserved1", &iocs[1], offsetof(struct memballoon_state, reserved1) },
         { "INFLATE_reserved0", &iocs[2], offsetof(struct memballoon_batch, reserved0) },
         { "DEFLATE_reserved0", &iocs[3], offsetof(struct memballoon_batch, reserved0) },
         { "SET_STATS_reserved0", &iocs[4], offsetof(struct memballoon_stats, reserved0) },
@@ -828,7 +840,7 @@ static void t_reserved(const void *a)
         uint32_t one = 1;
 
         ASSERT(fd >= 0, "no writer");
-        arg_prep(rc->ioc, rc->ioc->size);
+        arg_prep(rc->ioc, ioc_ksize(rc->ioc));
         if (rc->ioc->cmd == MEMBALLOON_SET_STATS) {
                 /* One valid entry so stats[0] is in use. */
                 struct memballoon_stats *st = (void *) argbuf;
@@ -1144,6 +1156,72 @@ TEST(set_stats_unused_entry_nonzero)
         st.stats[0].tag = MEMBALLOON_S_MEMFREE;
         st.stats[1].val = 5;
         EXPECT_RET(set_stats(fd, &st), -EINVAL);
+}
+
+/*
+ * A version-1 caller (argsz 96) gets exactly 96 bytes back: the bytes after
+ * them are not written.  A version-2 caller gets the new fields.
+ */
+TEST(get_state_v1_and_v2_callers)
+{
+        _cleanup_close_ int fd = mb_open(O_RDONLY);
+        struct memballoon_state v2;
+        uint8_t buf[sizeof(struct memballoon_state) + 64];
+        struct memballoon_state *v1 = (void *) buf;
+
+        ASSERT(fd >= 0, "open: %s", errname(fd));
+        memset(buf, 0, sizeof(buf));
+        memset(buf + MEMBALLOON_STATE_SIZE_V1, 0xa5, sizeof(buf) - MEMBALLOON_STATE_SIZE_V1);
+        v1->argsz = MEMBALLOON_STATE_SIZE_V1;
+        /* The tail past argsz is not the module's business: 0xa5 is fine. */
+        EXPECT_RET(xioctl(fd, MEMBALLOON_GET_STATE, buf), 0);
+        for (size_t i = MEMBALLOON_STATE_SIZE_V1; i < sizeof(buf); i++)
+                if (buf[i] != 0xa5) {
+                        EXPECT(false, "byte %zu past a v1 argsz written (%#x)", i, buf[i]);
+                        break;
+                }
+        EXPECT(v1->transport == MEMBALLOON_TRANSPORT_SIMULATE, "v1 transport %u", v1->transport);
+        EXPECT(v1->total_ram_pages > 0, "v1 total_ram_pages 0");
+        EXPECT_RET(get_state(fd, &v2), 0);
+        EXPECT(v2.argsz == sizeof(v2), "argsz %u", v2.argsz);
+        EXPECT(v2.transport == v1->transport && v2.oom_nr_pages == v1->oom_nr_pages,
+               "v1 and v2 disagree");
+        EXPECT(v2.reserved1 == 0, "reserved1 %u", v2.reserved1);
+        /* Simulate mode: loaned pages leave MemTotal; no host to break. */
+        EXPECT(v2.state_flags == 0, "state_flags %#x", v2.state_flags);
+        EXPECT(v2.stats_requests == 0 && v2.stats_late == 0 && v2.oom_busy == 0,
+               "counters %llu %llu %llu", (unsigned long long) v2.stats_requests,
+               (unsigned long long) v2.stats_late, (unsigned long long) v2.oom_busy);
+}
+
+TEST(get_api_v2_features)
+{
+        _cleanup_close_ int fd = mb_open(O_RDONLY);
+        struct memballoon_api a;
+        const uint64_t want = MEMBALLOON_FEAT_STATE_V2 | MEMBALLOON_FEAT_STATS_16 |
+                              MEMBALLOON_FEAT_STATS_HOLD;
+
+        ASSERT(fd >= 0, "open: %s", errname(fd));
+        EXPECT_RET(get_api(fd, &a), 0);
+        EXPECT((a.features & want) == want, "features %#llx", (unsigned long long) a.features);
+}
+
+/* A version-1 caller's stats (tags 0..9 only) are still accepted. */
+TEST(set_stats_v1_tags)
+{
+        _cleanup_close_ int fd = writer();
+        struct memballoon_stats st = { .nr_stats = MEMBALLOON_S_NR_V1 };
+
+        ASSERT(fd >= 0, "no writer");
+        for (unsigned i = 0; i < MEMBALLOON_S_NR_V1; i++) {
+                st.stats[i].tag = i;
+                st.stats[i].val = i * 3;
+        }
+        EXPECT_RET(set_stats(fd, &st), 0);
+        st.nr_stats = 1;
+        memset(st.stats, 0, sizeof(st.stats));
+        st.stats[0].tag = MEMBALLOON_S_DIRECT_RECLAIMS;
+        EXPECT_RET(set_stats(fd, &st), 0);
 }
 
 TEST(set_stats_all_tags)
@@ -1465,6 +1543,33 @@ static int cmd_stats(void)
         out("# STATS events: %u (before enabling polling: %u)",
             ev_count[MEMBALLOON_EVENT_STATS], before);
         host_wait("stats-event", NULL);
+
+        /*
+         * Nobody answered those requests, so each went back after the hold
+         * with the values set before.  Now answer each request with figures
+         * "read" after it came: the host must see the new ones in the same
+         * round, not one polling interval later.
+         */
+        for (unsigned k = 1; k <= 3; k++) {
+                drain_events(fd, NULL);
+                host_wait("fresh-request", "%u", k);
+                /* The host asks now (maybe more than once): answer each at once. */
+                CHECK(wait_event(fd, MEMBALLOON_EVENT_STATS, 60000), "no STATS event for round %u", k);
+                st.stats[MEMBALLOON_S_MINFLT].val = 1000 + k;
+                r = set_stats(fd, &st);
+                CHECK(r == 0, "SET_STATS: %s", errname(r));
+                host_wait("fresh-answered", "%u", 1000 + k);
+        }
+        {
+                struct memballoon_state s = state_or_die(fd);
+
+                out("@@ KV stats_requests=%llu stats_late=%llu",
+                    (unsigned long long) s.stats_requests, (unsigned long long) s.stats_late);
+                CHECK(s.stats_requests >= 4, "stats_requests %llu",
+                      (unsigned long long) s.stats_requests);
+                CHECK(s.stats_late >= 1, "stats_late %llu: the unanswered requests were not late",
+                      (unsigned long long) s.stats_late);
+        }
         close(fd);
         return n_errors ? 1 : 0;
 }
@@ -1957,6 +2062,413 @@ static int cmd_compare(uint64_t mib)
         return n_errors ? 1 : 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* The virtio spec's rules, kept by the driver itself (issue 10)            */
+
+static uint64_t host_target_bytes(int fd)
+{
+        return state_or_die(fd).target_pages * page_size;
+}
+
+/*
+ * Without DEFLATE_ON_OOM the module must refuse to go below the host's
+ * target (virtio spec 5.5.6.1), whatever a writer asks.
+ */
+static int cmd_hosttarget(void)
+{
+        int fd = open_writer();
+        uint64_t t = 256 * MIB / page_size, extra = 64 * MIB / page_size;
+        struct memballoon_state s = state_or_die(fd);
+        struct memballoon_batch b;
+        long r;
+
+        REQUIRE(s.transport == MEMBALLOON_TRANSPORT_VIRTIO, "transport %u", s.transport);
+        REQUIRE(!(s.host_features & (1ULL << MEMBALLOON_HOST_F_DEFLATE_ON_OOM)),
+                "the device offers DEFLATE_ON_OOM");
+        CHECK(!(s.state_flags & MEMBALLOON_STATE_F_BALLOON_IN_TOTALRAM),
+              "state_flags %#x: loaned pages must leave MemTotal without DEFLATE_ON_OOM",
+              s.state_flags);
+        CHECK(set_target(fd, t, NULL) == 0, "inflate to the host's target");
+        drain_events(fd, NULL);
+
+        r = batch(fd, MEMBALLOON_DEFLATE, 1, &b);
+        CHECK(r == 0, "DEFLATE 1 at the target: %s", errname(r));
+        CHECK(b.done_pages == 0 && b.stop_reason == MEMBALLOON_STOP_HOST_TARGET &&
+              b.actual_pages == t, "DEFLATE 1 at the target: done %llu reason %u actual %llu",
+              (unsigned long long) b.done_pages, b.stop_reason,
+              (unsigned long long) b.actual_pages);
+
+        r = batch(fd, MEMBALLOON_INFLATE, extra, &b);
+        CHECK(r == 0 && b.done_pages == extra, "INFLATE above the target: %s, done %llu",
+              errname(r), (unsigned long long) b.done_pages);
+        r = batch(fd, MEMBALLOON_DEFLATE, 2 * extra, &b);
+        CHECK(r == 0, "DEFLATE past the target: %s", errname(r));
+        CHECK(b.done_pages == extra && b.stop_reason == MEMBALLOON_STOP_HOST_TARGET &&
+              b.actual_pages == t,
+              "DEFLATE %llu from target+%llu: done %llu reason %u actual %llu (want %llu, %u, %llu)",
+              (unsigned long long) (2 * extra), (unsigned long long) extra,
+              (unsigned long long) b.done_pages, b.stop_reason,
+              (unsigned long long) b.actual_pages, (unsigned long long) extra,
+              MEMBALLOON_STOP_HOST_TARGET, (unsigned long long) t);
+        r = batch(fd, MEMBALLOON_DEFLATE, api.max_batch_pages, &b);
+        CHECK(r == 0 && b.done_pages == 0 && b.stop_reason == MEMBALLOON_STOP_HOST_TARGET,
+              "DEFLATE max at the target: %s done %llu reason %u", errname(r),
+              (unsigned long long) b.done_pages, b.stop_reason);
+        s = state_or_die(fd);
+        CHECK(s.actual_pages == t, "actual %llu, target %llu",
+              (unsigned long long) s.actual_pages, (unsigned long long) t);
+        host_wait("at-target", "%llu", (unsigned long long) (t * page_size));
+
+        /* The host lowers its target: now the pages may go. */
+        CHECK(set_target(fd, 0, NULL) == 0, "deflate after the host lowered its target");
+        s = state_or_die(fd);
+        CHECK(s.actual_pages == 0, "actual %llu", (unsigned long long) s.actual_pages);
+        CHECK(host_target_bytes(fd) == 0, "target not 0");
+        close(fd);
+        return n_errors ? 1 : 0;
+}
+
+/* Child of cmd_doo: one mapping of @bytes, touched page by page. */
+static int big_child(uint64_t bytes)
+{
+        char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+        if (p == MAP_FAILED) {
+                out("# child: mmap %llu MiB: %m", (unsigned long long) (bytes / MIB));
+                return 3;
+        }
+        for (uint64_t off = 0; off < bytes; off += 4096)
+                p[off] = 1;
+        return 0;
+}
+
+/*
+ * With DEFLATE_ON_OOM the balloon is memory the guest may take back, so
+ * loaned pages stay in MemTotal, as with the stock driver, and one
+ * allocation larger than what is left outside the balloon passes the
+ * overcommit heuristic; touching it then deflates through the OOM
+ * notifier (the libvirt autodeflate='on', setmem 450M, malloc case).
+ */
+static int cmd_doo(void)
+{
+        int fd = open_writer();
+        struct memballoon_state s = state_or_die(fd);
+        uint64_t m0 = meminfo_kb("MemTotal") * 1024, a0 = meminfo_kb("MemAvailable") * 1024;
+        uint64_t pages, want, m1, a1;
+        char mode[16] = "";
+        int status, fdo;
+        pid_t pid;
+
+        REQUIRE(s.transport == MEMBALLOON_TRANSPORT_VIRTIO, "transport %u", s.transport);
+        REQUIRE(s.host_features & (1ULL << MEMBALLOON_HOST_F_DEFLATE_ON_OOM),
+                "the device does not offer DEFLATE_ON_OOM");
+        CHECK(s.state_flags & MEMBALLOON_STATE_F_BALLOON_IN_TOTALRAM,
+              "state_flags %#x: no BALLOON_IN_TOTALRAM with DEFLATE_ON_OOM", s.state_flags);
+        fdo = open("/proc/sys/vm/overcommit_memory", O_RDONLY);
+        if (fdo >= 0) {
+                ssize_t n = read(fdo, mode, sizeof(mode) - 1);
+
+                mode[n > 0 ? n : 0] = 0;
+                close(fdo);
+        }
+        REQUIRE(mode[0] == '0', "vm.overcommit_memory is '%s', the test needs 0", mode);
+
+        /* The host leaves the guest 450 MiB. */
+        pages = (m0 - 450 * MIB) / page_size;
+        CHECK(set_target(fd, pages, NULL) == 0, "inflate");
+        drain_events(fd, NULL);
+        m1 = meminfo_kb("MemTotal") * 1024;
+        a1 = meminfo_kb("MemAvailable") * 1024;
+        s = state_or_die(fd);
+        out("# balloon %llu MiB: MemTotal %llu -> %llu MiB, MemAvailable %llu -> %llu MiB, "
+            "total_ram_pages %llu", (unsigned long long) (pages * page_size / MIB),
+            (unsigned long long) (m0 / MIB), (unsigned long long) (m1 / MIB),
+            (unsigned long long) (a0 / MIB), (unsigned long long) (a1 / MIB),
+            (unsigned long long) s.total_ram_pages);
+        CHECK(m1 == m0, "MemTotal %llu kB with the balloon, %llu kB before: loaned pages must "
+              "stay counted with DEFLATE_ON_OOM", (unsigned long long) (m1 / 1024),
+              (unsigned long long) (m0 / 1024));
+        CHECK(a0 - a1 >= pages * page_size * 9 / 10, "MemAvailable fell by only %llu MiB",
+              (unsigned long long) ((a0 - a1) / MIB));
+        CHECK(s.total_ram_pages * page_size == m0, "total_ram_pages %llu, MemTotal %llu kB",
+              (unsigned long long) s.total_ram_pages, (unsigned long long) (m0 / 1024));
+
+        /* More than the guest has outside the balloon. */
+        want = m0 - pages * page_size + 64 * MIB;
+        out("# child maps and touches %llu MiB in one mapping", (unsigned long long) (want / MIB));
+        pid = fork();
+        REQUIRE(pid >= 0, "fork: %m");
+        if (pid == 0)
+                _exit(big_child(want));
+        REQUIRE(waitpid(pid, &status, 0) == pid, "waitpid: %m");
+        drain_events(fd, NULL);
+        s = state_or_die(fd);
+        out("@@ KV child_status=%d oom_freed_mib=%llu oom_events=%llu", status,
+            (unsigned long long) (s.oom_freed_pages * page_size / MIB),
+            (unsigned long long) s.oom_events);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "child status %#x (3: mmap refused, as when MemTotal drops)", status);
+        CHECK(s.oom_freed_pages > 0, "the OOM notifier released nothing");
+        CHECK(meminfo_kb("MemTotal") * 1024 == m0, "MemTotal changed after the OOM releases");
+        host_wait("after-oom", "%llu", (unsigned long long) (s.actual_pages * page_size));
+        CHECK(set_target(fd, 0, NULL) == 0, "deflate the rest");
+        CHECK(meminfo_kb("MemTotal") * 1024 == m0, "MemTotal changed after deflating");
+        close(fd);
+        return n_errors ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* A device that vanishes or stops answering mid-step (issue 10)            */
+
+/* The PCI address of the virtio-balloon function, e.g. "0000:01:00.0". */
+static int find_balloon_pci(char *bdf, size_t n)
+{
+        static const char *const ids[] = { "0x1002", "0x1045" };
+        char path[256], buf[32];
+
+        for (unsigned bus = 0; bus < 8; bus++)
+                for (unsigned dev = 0; dev < 32; dev++) {
+                        int f;
+                        ssize_t len;
+
+                        snprintf(path, sizeof(path), "/sys/bus/pci/devices/0000:%02x:%02x.0/device",
+                                 bus, dev);
+                        f = open(path, O_RDONLY);
+                        if (f < 0)
+                                continue;
+                        len = read(f, buf, sizeof(buf) - 1);
+                        close(f);
+                        if (len <= 0)
+                                continue;
+                        buf[len] = 0;
+                        for (unsigned i = 0; i < 2; i++)
+                                if (!strncmp(buf, ids[i], 6)) {
+                                        snprintf(bdf, n, "0000:%02x:%02x.0", bus, dev);
+                                        return 0;
+                                }
+                }
+        return -ENOENT;
+}
+
+/* The bridge above @bdf, from the sysfs path. */
+static int parent_bridge(const char *bdf, char *out_bdf, size_t n)
+{
+        char path[256], real[PATH_MAX], *slash;
+
+        snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", bdf);
+        if (!realpath(path, real))
+                return -errno;
+        slash = strrchr(real, '/');
+        if (!slash)
+                return -EINVAL;
+        *slash = 0;
+        slash = strrchr(real, '/');
+        if (!slash || strlen(slash + 1) != 12)
+                return -ENOENT;
+        snprintf(out_bdf, n, "%s", slash + 1);
+        return 0;
+}
+
+/* Offset of the PCI Express capability in @cfg, or -1. */
+static int pcie_cap(int cfg)
+{
+        uint8_t ptr, id;
+        unsigned hops = 0;
+
+        if (pread(cfg, &ptr, 1, 0x34) != 1)
+                return -1;
+        while (ptr && hops++ < 48) {
+                if (pread(cfg, &id, 1, ptr) != 1)
+                        return -1;
+                if (id == 0x10)
+                        return ptr;
+                if (pread(cfg, &ptr, 1, ptr + 1) != 1)
+                        return -1;
+        }
+        return -1;
+}
+
+/*
+ * Turn the slot's power off behind pciehp's back: QEMU detaches the device
+ * at once, and it stops answering.  pciehp then sees the card gone but the
+ * slot already off, and leaves the driver bound (a silent host).  With
+ * @restore the power control goes straight back on: pciehp then finds an
+ * empty slot that it thinks is powered, and does a surprise removal
+ * (the device is marked disconnected, virtio_break_device(), remove()).
+ */
+static int slot_power_off(const char *port, bool restore)
+{
+        char path[256];
+        uint16_t ctl, off;
+        int cfg, cap;
+
+        snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", port);
+        cfg = open(path, O_RDWR);
+        if (cfg < 0)
+                return -errno;
+        cap = pcie_cap(cfg);
+        if (cap < 0 || pread(cfg, &ctl, 2, cap + 0x18) != 2) {
+                close(cfg);
+                return -EIO;
+        }
+        out("# %s: slot control %#06x", port, ctl);
+        off = ctl | 1u << 10 | 3u << 8;    /* power controller and indicator off */
+        /*
+         * With @restore, hold the hotplug interrupt (HPIE) until the power
+         * is back on, or pciehp would look at the slot in between.
+         */
+        if (restore)
+                off &= ~(1u << 5);
+        if (pwrite(cfg, &off, 2, cap + 0x18) != 2 ||
+            (restore && pwrite(cfg, &ctl, 2, cap + 0x18) != 2)) {
+                close(cfg);
+                return -errno;
+        }
+        close(cfg);
+        return 0;
+}
+
+/* Child: small steps up and down until the device stops answering. */
+static int stepper_child(int fd, uint64_t nr)
+{
+        struct memballoon_batch b;
+        unsigned long steps = 0;
+
+        for (;;) {
+                long r = batch(fd, (steps & 1) ? MEMBALLOON_DEFLATE : MEMBALLOON_INFLATE, nr, &b);
+
+                if (r) {
+                        out("# stepper: %s after %lu steps", errname(r), steps);
+                        return 11;
+                }
+                steps++;
+                if (b.stop_reason == MEMBALLOON_STOP_HOST) {
+                        out("# stepper: STOP_HOST after %lu steps", steps);
+                        return 10;
+                }
+                if (b.stop_reason == MEMBALLOON_STOP_EMPTY && !(steps & 1))
+                        continue;
+        }
+}
+
+static bool wait_state(int fd, bool (*ok)(const struct memballoon_state *), int ms)
+{
+        uint64_t end = now_ns() + (uint64_t) ms * 1000000ULL;
+
+        for (;;) {
+                struct memballoon_state s = state_or_die(fd);
+
+                if (ok(&s))
+                        return true;
+                if (now_ns() > end)
+                        return false;
+                usleep(20000);
+        }
+}
+
+static bool is_simulate(const struct memballoon_state *s)
+{
+        return s->transport == MEMBALLOON_TRANSPORT_SIMULATE;
+}
+
+static bool is_broken(const struct memballoon_state *s)
+{
+        return s->state_flags & MEMBALLOON_STATE_F_HOST_BROKEN;
+}
+
+/*
+ * Mode "removed": the slot loses power while steps are in flight and the
+ * host then deletes the device (surprise removal): the step in flight must
+ * give up, remove() must finish, every page comes back.
+ * Mode "silent": the slot loses power and nothing removes the device: the
+ * host just stops answering.  A step in flight holds the balloon lock
+ * until MEMBALLOON_HOST_TIMEOUT_MS; an OOM meanwhile must not wait for it.
+ */
+static int cmd_vanish(const char *mode)
+{
+        int fd = open_writer();
+        uint64_t m0 = meminfo_kb("MemTotal"), t0;
+        char bdf[32], port[32];
+        struct memballoon_state s;
+        int status, r;
+        pid_t pid;
+
+        REQUIRE(find_balloon_pci(bdf, sizeof(bdf)) == 0, "no virtio-balloon PCI function");
+        REQUIRE(parent_bridge(bdf, port, sizeof(port)) == 0, "no bridge above %s", bdf);
+        out("# balloon %s behind port %s", bdf, port);
+        CHECK(set_target(fd, 128 * MIB / page_size, NULL) == 0, "inflate");
+        drain_events(fd, NULL);
+
+        pid = fork();
+        REQUIRE(pid >= 0, "fork: %m");
+        if (pid == 0)
+                _exit(stepper_child(fd, 64 * MIB / page_size));
+        usleep(300000);         /* let it step a while; any moment will do */
+        t0 = now_ns();
+        r = slot_power_off(port, !strcmp(mode, "removed"));
+        REQUIRE(r == 0, "slot power off: %s", errname(r));
+        if (!strcmp(mode, "removed"))
+                host_wait("powered-off", NULL);         /* the host deletes the device */
+
+        if (!strcmp(mode, "silent")) {
+                pid_t oom;
+                uint64_t t_oom;
+
+                /* The OOM path while a step waits for the silent host. */
+                usleep(200000);
+                oom = fork();
+                REQUIRE(oom >= 0, "fork: %m");
+                if (oom == 0)
+                        _exit(oom_child(meminfo_kb("MemAvailable") * 1024 + 128 * MIB));
+                REQUIRE(waitpid(oom, &status, 0) == oom, "waitpid: %m");
+                t_oom = now_ns();
+                s = state_or_die(fd);
+                out("@@ KV oom_child_status=%d oom_busy=%llu oom_s=%.1f", status,
+                    (unsigned long long) s.oom_busy, (t_oom - t0) / 1e9);
+                CHECK(WIFSIGNALED(status), "the OOM child was not killed (status %#x)", status);
+                CHECK(s.oom_busy > 0 || is_broken(&s),
+                      "oom_busy 0 and host not broken: the notifier never found the lock busy");
+                CHECK(wait_state(fd, is_broken, MEMBALLOON_HOST_TIMEOUT_MS + 30000),
+                      "HOST_BROKEN never set");
+        }
+        REQUIRE(waitpid(pid, &status, 0) == pid, "waitpid: %m");
+        out("@@ KV stepper_status=%d stepper_s=%.1f", status, (now_ns() - t0) / 1e9);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 10,
+              "stepper status %#x: expected it to stop with STOP_HOST", status);
+        drain_events(fd, NULL);
+        CHECK(ev_count[MEMBALLOON_EVENT_HOST] > 0, "no HOST event");
+        if (!strcmp(mode, "removed")) {
+                CHECK(wait_state(fd, is_simulate, 60000), "still on virtio: remove() never ran");
+                s = state_or_die(fd);
+                CHECK(s.actual_pages == 0, "actual %llu after removal",
+                      (unsigned long long) s.actual_pages);
+                CHECK(meminfo_kb("MemTotal") == m0, "MemTotal %llu kB after removal, %llu before",
+                      (unsigned long long) meminfo_kb("MemTotal"), (unsigned long long) m0);
+        } else {
+                struct memballoon_batch b;
+
+                s = state_or_die(fd);
+                CHECK(is_broken(&s), "state_flags %#x", s.state_flags);
+                r = batch(fd, MEMBALLOON_DEFLATE, 1, &b);
+                CHECK(r == 0 && b.stop_reason == MEMBALLOON_STOP_HOST && b.done_pages == 0,
+                      "DEFLATE on a silent host: %s reason %u done %llu", errname(r),
+                      b.stop_reason, (unsigned long long) b.done_pages);
+                r = batch(fd, MEMBALLOON_INFLATE, 1, &b);
+                CHECK(r == 0 && b.stop_reason == MEMBALLOON_STOP_HOST && b.done_pages == 0,
+                      "INFLATE on a silent host: %s reason %u done %llu", errname(r),
+                      b.stop_reason, (unsigned long long) b.done_pages);
+                close(fd);
+                /* Unloading must not hang: the device is reset, the pages come back. */
+                r = system("rmmod memballoon");
+                CHECK(r == 0, "rmmod memballoon: status %#x", r);
+                CHECK(meminfo_kb("MemTotal") == m0, "MemTotal %llu kB after rmmod, %llu before",
+                      (unsigned long long) meminfo_kb("MemTotal"), (unsigned long long) m0);
+                return n_errors ? 1 : 0;
+        }
+        close(fd);
+        return n_errors ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
         const char *cmd = argc > 1 ? argv[1] : "";
@@ -1979,6 +2491,12 @@ int main(int argc, char **argv)
                 return cmd_unload();
         if (!strcmp(cmd, "unplug"))
                 return cmd_unplug();
+        if (!strcmp(cmd, "hosttarget"))
+                return cmd_hosttarget();
+        if (!strcmp(cmd, "doo"))
+                return cmd_doo();
+        if (!strcmp(cmd, "vanish"))
+                return cmd_vanish(argc > 2 ? argv[2] : "removed");
         if (!strcmp(cmd, "offline"))
                 return cmd_offline(argc > 2 ? strtoull(argv[2], NULL, 10) : 256);
         if (!strcmp(cmd, "compare"))

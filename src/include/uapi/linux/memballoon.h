@@ -59,6 +59,18 @@
 #define MEMBALLOON_FEAT_COMPACTION	(1ULL << 2)	/* pages migratable */
 #define MEMBALLOON_FEAT_OOM_NOTIFIER	(1ULL << 3)
 #define MEMBALLOON_FEAT_MEMORY_NOTIFIER	(1ULL << 4)
+/* GET_STATE fills the fields after oom_events (struct memballoon_state v2). */
+#define MEMBALLOON_FEAT_STATE_V2	(1ULL << 5)
+/*
+ * SET_STATS takes all MEMBALLOON_S_NR (16) tags; without this bit only the
+ * first 10 (up to MEMBALLOON_S_HTLB_PGFAIL) are accepted.
+ */
+#define MEMBALLOON_FEAT_STATS_16	(1ULL << 6)
+/*
+ * A host stats request is held until the next SET_STATS, or at most
+ * MEMBALLOON_STATS_HOLD_MS, so the host gets figures read after it asked.
+ */
+#define MEMBALLOON_FEAT_STATS_HOLD	(1ULL << 7)
 
 /*
  * Host features (memballoon_state.host_features): bit N is set when virtio
@@ -112,6 +124,18 @@ struct memballoon_api {
  * @inflate_failures: out: INFLATE calls stopped by allocation failure
  * @events_dropped: out: events lost because the queue was full
  * @oom_events:	    out: OOM notifier calls that released pages
+ *
+ * Version 2 (MEMBALLOON_FEAT_STATE_V2), filled only when argsz covers them;
+ * an argsz of MEMBALLOON_STATE_SIZE_V1 gets version 1 and nothing beyond it
+ * is written:
+ * @state_flags:    out: MEMBALLOON_STATE_F_*
+ * @reserved1:	    in: must be 0; out: 0
+ * @stats_requests: out: stats requests from the host since load
+ * @stats_late:	    out: requests answered with the previous figures because
+ *		    no SET_STATS came within MEMBALLOON_STATS_HOLD_MS
+ * @oom_busy:	    out: OOM notifier calls that released nothing because a
+ *		    balloon step held the lock for longer than it waits (the
+ *		    host not answering)
  */
 struct memballoon_state {
 	__u32 argsz;
@@ -128,7 +152,36 @@ struct memballoon_state {
 	__u64 inflate_failures;
 	__u64 events_dropped;
 	__u64 oom_events;
+	/* version 2 */
+	__u32 state_flags;
+	__u32 reserved1;
+	__u64 stats_requests;
+	__u64 stats_late;
+	__u64 oom_busy;
 };
+
+/* Size of struct memballoon_state version 1 (up to and with oom_events). */
+#define MEMBALLOON_STATE_SIZE_V1	96
+
+/*
+ * Loaned pages stay in the managed page count (total_ram_pages, MemTotal).
+ * Set while the host negotiated VIRTIO_BALLOON_F_DEFLATE_ON_OOM, as the
+ * stock virtio_balloon driver does: the balloon is then memory the guest
+ * may take back under pressure, so the overcommit heuristic counts it.
+ * Clear: loaned pages leave the count and MemTotal drops by the balloon.
+ * The guest's RAM is total_ram_pages with this flag, and total_ram_pages
+ * plus actual_pages without it.
+ */
+#define MEMBALLOON_STATE_F_BALLOON_IN_TOTALRAM	(1U << 0)
+/*
+ * The device stopped answering (broken, surprise-removed, or no answer
+ * within MEMBALLOON_HOST_TIMEOUT_MS): no more PFNs are sent to it, INFLATE
+ * and DEFLATE stop with MEMBALLOON_STOP_HOST until it is removed.
+ */
+#define MEMBALLOON_STATE_F_HOST_BROKEN		(1U << 1)
+
+/* How long the shim waits for the host to take one PFN buffer. */
+#define MEMBALLOON_HOST_TIMEOUT_MS	10000
 
 /* Why an INFLATE or DEFLATE stopped (memballoon_batch.stop_reason). */
 #define MEMBALLOON_STOP_DONE		0	/* all nr_pages handled */
@@ -136,6 +189,15 @@ struct memballoon_state {
 #define MEMBALLOON_STOP_SIGNAL		2	/* fatal signal pending */
 #define MEMBALLOON_STOP_OFFLINE		3	/* a memory block is going offline */
 #define MEMBALLOON_STOP_EMPTY		4	/* DEFLATE: balloon is empty */
+/*
+ * DEFLATE: the balloon is at the host's target and the host did not
+ * negotiate DEFLATE_ON_OOM, so no page below the target may be taken
+ * back (virtio spec 5.5.6.1).  done_pages says how many were released
+ * down to the target.
+ */
+#define MEMBALLOON_STOP_HOST_TARGET	5
+/* The device stopped answering (MEMBALLOON_STATE_F_HOST_BROKEN). */
+#define MEMBALLOON_STOP_HOST		6
 
 /**
  * struct memballoon_batch - MEMBALLOON_INFLATE / MEMBALLOON_DEFLATE
@@ -150,6 +212,11 @@ struct memballoon_state {
  * The call returns 0 whenever the arguments were valid, even if it stopped
  * early; done_pages and stop_reason tell what happened.  The host hears of
  * every page in large batches and config "actual" is updated before return.
+ *
+ * With a virtio device that did not negotiate DEFLATE_ON_OOM, DEFLATE never
+ * takes the balloon below the host's target (virtio spec 5.5.6.1), whatever
+ * nr_pages asks: it stops there with MEMBALLOON_STOP_HOST_TARGET.  Unloading
+ * the module or removing the device still returns every page.
  */
 struct memballoon_batch {
 	__u32 argsz;
@@ -172,7 +239,16 @@ struct memballoon_batch {
 #define MEMBALLOON_S_CACHES		7	/* disk caches, bytes */
 #define MEMBALLOON_S_HTLB_PGALLOC	8	/* hugetlb page allocations */
 #define MEMBALLOON_S_HTLB_PGFAIL	9	/* hugetlb allocation failures */
-#define MEMBALLOON_S_NR			10
+/* Tags 10..15 need MEMBALLOON_FEAT_STATS_16 (Linux 6.12's set). */
+#define MEMBALLOON_S_OOM_KILLS		10	/* OOM kills */
+#define MEMBALLOON_S_ALLOC_STALLS	11	/* allocation stalls */
+#define MEMBALLOON_S_ASYNC_SCANS	12	/* pages scanned by kswapd */
+#define MEMBALLOON_S_DIRECT_SCANS	13	/* pages scanned directly */
+#define MEMBALLOON_S_ASYNC_RECLAIMS	14	/* pages reclaimed by kswapd */
+#define MEMBALLOON_S_DIRECT_RECLAIMS	15	/* pages reclaimed directly */
+#define MEMBALLOON_S_NR			16
+/* The tags of MEMBALLOON_API_VERSION 1 without MEMBALLOON_FEAT_STATS_16. */
+#define MEMBALLOON_S_NR_V1		10
 #define MEMBALLOON_MAX_STATS		16
 
 struct memballoon_stat {
@@ -189,8 +265,12 @@ struct memballoon_stat {
  * @reserved0:	in: must be 0
  * @stats:	in: entries; each tag at most once, unused entries all zero
  *
- * The shim answers every later stats request from the host with these
- * values until the next SET_STATS.
+ * The shim answers the host's stats requests with these values.  When the
+ * host asks, the shim queues a MEMBALLOON_EVENT_STATS and, while a writer
+ * has the device open, holds the request until the next SET_STATS or at
+ * most MEMBALLOON_STATS_HOLD_MS (then it answers with the last values set,
+ * counted in memballoon_state.stats_late).  So the writer should answer a
+ * STATS event with a SET_STATS of figures read at that moment.
  */
 struct memballoon_stats {
 	__u32 argsz;
@@ -199,6 +279,8 @@ struct memballoon_stats {
 	__u32 reserved0;
 	struct memballoon_stat stats[MEMBALLOON_MAX_STATS];
 };
+
+#define MEMBALLOON_STATS_HOLD_MS	500
 
 /**
  * struct memballoon_oom - MEMBALLOON_SET_OOM
@@ -241,6 +323,7 @@ struct memballoon_sim_target {
 #define MEMBALLOON_EVENT_OOM		2	/* value: pages released */
 #define MEMBALLOON_EVENT_STATS		3	/* host asked for stats; value 0 */
 #define MEMBALLOON_EVENT_MIGRATED	4	/* value: migrations so far */
+#define MEMBALLOON_EVENT_HOST		5	/* the device stopped answering; 0 */
 
 /**
  * struct memballoon_event - one record returned by read()
