@@ -228,11 +228,28 @@ static int vmstat_line(const char *key, size_t keylen, const char *val, void *us
                 { "pgfault", offsetof(VmStat, pgfault) },
                 { "htlb_buddy_alloc_success", offsetof(VmStat, htlb_buddy_alloc_success) },
                 { "htlb_buddy_alloc_fail", offsetof(VmStat, htlb_buddy_alloc_fail) },
+                { "oom_kill", offsetof(VmStat, oom_kill) },
+                { "pgscan_kswapd", offsetof(VmStat, pgscan_kswapd) },
+                { "pgscan_direct", offsetof(VmStat, pgscan_direct) },
+                { "pgsteal_kswapd", offsetof(VmStat, pgsteal_kswapd) },
+                { "pgsteal_direct", offsetof(VmStat, pgsteal_direct) },
         };
+        VmStat *vs = userdata;
 
         for (size_t i = 0; i < ELEMENTSOF(keys); i++)
                 if (key_is(key, keylen, keys[i].name))
                         return value_parse(val, false, (uint64_t *) ((char *) userdata + keys[i].off));
+        /* allocstall_dma, allocstall_dma32, allocstall_normal, allocstall_movable, ... */
+        if (keylen > strlen("allocstall_") && !strncmp(key, "allocstall_", strlen("allocstall_"))) {
+                uint64_t v;
+                int r = value_parse(val, false, &v);
+
+                if (r < 0)
+                        return r;
+                if (v > UINT64_MAX - vs->allocstall)
+                        return -ERANGE;
+                vs->allocstall += v;
+        }
         return 0;
 }
 

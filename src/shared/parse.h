@@ -36,6 +36,10 @@ int meminfo_parse(const char *buf, size_t len, MemInfo *ret);
 typedef struct VmStat {
         uint64_t pswpin, pswpout, pgmajfault, pgfault;
         uint64_t htlb_buddy_alloc_success, htlb_buddy_alloc_fail;
+        /* The virtio stat tags 10..15 (Linux 6.12), as the stock driver
+         * computes them: allocstall is the sum of allocstall_<zone>. */
+        uint64_t oom_kill, allocstall;
+        uint64_t pgscan_kswapd, pgscan_direct, pgsteal_kswapd, pgsteal_direct;
 } VmStat;
 
 /* Parse /proc/vmstat text.  Missing counters stay 0; malformed known

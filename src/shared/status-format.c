@@ -117,6 +117,15 @@ void status_format_human(json_object *st, FILE *f)
         print_kib(f, "Host target:", st, SF_BALLOON_HOST_TARGET_KIB);
         print_kib(f, "Target:", st, SF_BALLOON_TARGET_KIB);
         print_kib(f, "Actual:", st, SF_BALLOON_ACTUAL_KIB);
+        if (status_get(st, SF_BALLOON_MEMTOTAL))
+                fprintf(f, "  %-16s %s\n", "MemTotal:",
+                        strcmp(gets(st, SF_BALLOON_MEMTOTAL), "includes-balloon") == 0 ?
+                        "includes the balloon (deflate-on-oom: the guest may take it back, as with the stock driver)" :
+                        "excludes the balloon");
+        if (status_get_bool(st, SF_BALLOON_HOST_BROKEN))
+                fprintf(f, "  %-16s %s\n", "Host:",
+                        "the balloon device stopped answering; pages stay loaned until it is removed "
+                        "or memballoon.ko is unloaded");
         print_kib(f, "Floor:", st, SF_BALLOON_MIN_MEM_KIB);
         print_kib(f, "OOM debt:", st, SF_BALLOON_OOM_DEBT_KIB);
         print_kib(f, "OOM freed:", st, SF_BALLOON_OOM_FREED_KIB);

@@ -44,6 +44,10 @@ typedef enum StatusType {
         X(BALLOON_TARGET_KIB, "balloon.target_kib", UINT) \
         X(BALLOON_ACTUAL_KIB, "balloon.actual_kib", UINT) \
         X(BALLOON_TOTAL_KIB, "balloon.total_kib", UINT) \
+        X(BALLOON_MEMTOTAL, "balloon.memtotal", STRING) \
+        X(BALLOON_HOST_BROKEN, "balloon.host_broken", BOOL) \
+        X(BALLOON_STATS_REQUESTS, "balloon.stats_requests", UINT) \
+        X(BALLOON_STATS_LATE, "balloon.stats_late", UINT) \
         X(BALLOON_MIN_MEM_KIB, "balloon.min_mem_kib", UINT) \
         X(BALLOON_OOM_FREED_KIB, "balloon.oom_freed_kib", UINT) \
         X(BALLOON_OOM_DEBT_KIB, "balloon.oom_debt_kib", UINT) \
@@ -64,6 +68,7 @@ typedef enum StatusType {
         X(OOM_LAST_REALTIME_SEC, "oom.last_realtime_sec", UINT) \
         X(OOM_FREED_KIB, "oom.freed_kib", UINT) \
         X(OOM_DEBT_KIB, "oom.debt_kib", UINT) \
+        X(OOM_NOTIFIER_BUSY, "oom.notifier_busy", UINT) \
         X(KSM_ENABLED, "ksm.enabled", BOOL) \
         X(KSM_AVAILABLE, "ksm.available", BOOL) \
         X(KSM_ACTIVE, "ksm.active", BOOL) \

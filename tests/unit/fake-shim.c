@@ -28,7 +28,8 @@ void fake_shim_api(const FakeShim *f, struct memballoon_api *ret)
                 .argsz = sizeof(*ret),
                 .api_version = MEMBALLOON_API_VERSION,
                 .page_size = f->page_size,
-                .features = MEMBALLOON_FEAT_SIMULATE | MEMBALLOON_FEAT_VIRTIO | MEMBALLOON_FEAT_OOM_NOTIFIER,
+                .features = MEMBALLOON_FEAT_SIMULATE | MEMBALLOON_FEAT_VIRTIO | MEMBALLOON_FEAT_OOM_NOTIFIER |
+                            MEMBALLOON_FEAT_STATE_V2 | MEMBALLOON_FEAT_STATS_16 | MEMBALLOON_FEAT_STATS_HOLD,
                 .ioctls = 0x7f,
                 .max_batch_pages = f->max_batch_pages,
                 .event_size = sizeof(struct memballoon_event),
@@ -46,6 +47,19 @@ bool fake_shim_deflate_on_oom(const FakeShim *f)
 {
         return f->transport != MEMBALLOON_TRANSPORT_VIRTIO ||
                (f->host_features & (1ULL << MEMBALLOON_HOST_F_DEFLATE_ON_OOM));
+}
+
+/* As the shim: with DEFLATE_ON_OOM negotiated, loaned pages stay in the
+ * managed page count (MemTotal), as with the stock driver. */
+bool fake_shim_in_totalram(const FakeShim *f)
+{
+        return f->transport == MEMBALLOON_TRANSPORT_VIRTIO &&
+               (f->host_features & (1ULL << MEMBALLOON_HOST_F_DEFLATE_ON_OOM));
+}
+
+static uint64_t fake_totalram(const FakeShim *f)
+{
+        return fake_shim_in_totalram(f) ? f->ram_pages : f->ram_pages - f->actual_pages;
 }
 
 bool fake_shim_events_pending(const FakeShim *f)
@@ -138,8 +152,8 @@ int fake_shim_meminfo(void *userdata, MemInfo *ret)
         uint64_t kib = f->page_size / 1024;
 
         *ret = (MemInfo) {
-                /* MemTotal is totalram_pages(): loaned pages are not in it. */
-                .total_kib = (f->ram_pages - f->actual_pages) * kib,
+                /* MemTotal is totalram_pages(). */
+                .total_kib = fake_totalram(f) * kib,
                 .free_kib = fake_shim_free_pages(f) * kib,
                 .available_kib = fake_shim_free_pages(f) * kib,
                 .has_total = true,
@@ -163,7 +177,8 @@ static int fake_get_state(void *ctx, struct memballoon_state *ret)
                 .host_features = f->host_features,
                 .target_pages = f->target_pages,
                 .actual_pages = f->actual_pages,
-                .total_ram_pages = f->ram_pages - f->actual_pages,
+                .total_ram_pages = fake_totalram(f),
+                .state_flags = fake_shim_in_totalram(f) ? MEMBALLOON_STATE_F_BALLOON_IN_TOTALRAM : 0,
                 .oom_freed_pages = f->oom_freed_pages,
                 .oom_nr_pages = f->oom_nr_pages,
                 .inflate_failures = f->inflate_failures,
@@ -201,14 +216,16 @@ static int fake_batch(void *ctx, bool inflate, struct memballoon_batch *b)
         } else {
                 f->deflate_calls++;
                 n = MIN(b->nr_pages, f->actual_pages);
-                /* virtio spec 5.5.6.1: the driver may not use pages the
-                 * host still asks for unless DEFLATE_ON_OOM was negotiated. */
+                b->stop_reason = n < b->nr_pages ? MEMBALLOON_STOP_EMPTY : MEMBALLOON_STOP_DONE;
+                /* virtio spec 5.5.6.1: as the shim, stop at the host's
+                 * target unless DEFLATE_ON_OOM was negotiated; the daemon
+                 * should never ask for that (counted as a violation). */
                 if (!fake_shim_deflate_on_oom(f) && f->actual_pages - n < f->target_pages) {
                         f->refused_deflates++;
-                        return -EPERM;
+                        n = f->actual_pages > f->target_pages ? f->actual_pages - f->target_pages : 0;
+                        b->stop_reason = MEMBALLOON_STOP_HOST_TARGET;
                 }
                 f->actual_pages -= n;
-                b->stop_reason = n < b->nr_pages ? MEMBALLOON_STOP_EMPTY : MEMBALLOON_STOP_DONE;
         }
         b->done_pages = n;
         b->actual_pages = f->actual_pages;

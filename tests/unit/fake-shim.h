@@ -79,6 +79,7 @@ int fake_shim_meminfo(void *userdata, MemInfo *ret);
 
 uint64_t fake_shim_free_pages(const FakeShim *f);
 bool fake_shim_deflate_on_oom(const FakeShim *f);
+bool fake_shim_in_totalram(const FakeShim *f);
 bool fake_shim_events_pending(const FakeShim *f);
 
 /* The host writes num_pages (virtio): any value, queues a TARGET event. */

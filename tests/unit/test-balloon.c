@@ -438,6 +438,48 @@ TEST(floor_clamp)
         world_done(&w);
 }
 
+/*
+ * With deflate-on-oom the shim keeps loaned pages in total_ram_pages (as
+ * the stock driver keeps them in MemTotal): the guest's RAM is then
+ * total_ram_pages alone, and the floor is measured from it, not from
+ * total_ram_pages + actual (which would let the balloon eat the floor).
+ */
+TEST(floor_clamp_balloon_in_totalram)
+{
+        World w;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, true, 4096);
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(4000));
+        CHECK(fake_shim_in_totalram(&w.fake));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(4096 - 256));
+        CHECK_STREQ(reason(&w), POLICY_REASON_FLOOR);
+        advance(&w, SETTLE_USEC);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(4096 - 256));
+        {
+                json_object *st = json_object_new_object();
+
+                balloon_status(w.b, st);
+                CHECK_INTEQ(status_get_uint(st, SF_BALLOON_TOTAL_KIB), 4096ULL * 1024);
+                CHECK_STREQ(status_get_string(st, SF_BALLOON_MEMTOTAL, ""), "includes-balloon");
+                json_object_put(st);
+        }
+        world_done(&w);
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, false, 4096);
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(1024));
+        {
+                json_object *st = json_object_new_object();
+
+                balloon_status(w.b, st);
+                CHECK_INTEQ(status_get_uint(st, SF_BALLOON_TOTAL_KIB), 4096ULL * 1024);
+                CHECK_STREQ(status_get_string(st, SF_BALLOON_MEMTOTAL, ""), "excludes-balloon");
+                json_object_put(st);
+        }
+        world_done(&w);
+}
+
 TEST(above_ram_clamp)
 {
         World w;
@@ -835,13 +877,17 @@ static bool check(World *w, bool settled)
                 Status s;
 
                 /* What status reports from, every event... */
+                /* The guest's RAM: total_ram_pages holds the balloon too
+                 * while deflate-on-oom keeps it in MemTotal. */
+                uint64_t ram = k->total_ram_pages +
+                               ((k->state_flags & MEMBALLOON_STATE_F_BALLOON_IN_TOTALRAM) ? 0 : k->actual_pages);
+
                 if (k->actual_pages != f->actual_pages || k->target_pages != f->target_pages ||
-                    k->total_ram_pages + k->actual_pages != f->ram_pages) {
+                    ram != f->ram_pages) {
                         violate(w, "the balloon's view disagrees with the shim: actual %llu target %llu total %llu"
                                 " pages; shim %" PRIu64 " / %" PRIu64 " / %" PRIu64,
                                 (unsigned long long) k->actual_pages, (unsigned long long) k->target_pages,
-                                (unsigned long long) (k->total_ram_pages + k->actual_pages), f->actual_pages,
-                                f->target_pages, f->ram_pages);
+                                (unsigned long long) ram, f->actual_pages, f->target_pages, f->ram_pages);
                         return false;
                 }
                 /* ...and the status itself every 8th (building the JSON is
@@ -1213,6 +1259,7 @@ int main(void)
         RUN(deflate_on_exit_respects_host);
         RUN(auto_loan_has_a_reason);
         RUN(floor_clamp);
+        RUN(floor_clamp_balloon_in_totalram);
         RUN(above_ram_clamp);
         RUN(inflate_stops_above_avail_floor);
         RUN(pressure_relief_returns_what_is_needed);

@@ -119,6 +119,25 @@ TEST(vmstat)
         CHECK_INTEQ(vs.pgmajfault, 40);
         CHECK_INTEQ(vs.htlb_buddy_alloc_success, 2);
         CHECK_INTEQ(vs.htlb_buddy_alloc_fail, 1);
+        CHECK_INTEQ(vs.allocstall, 0);
+        {
+                /* Linux 6.12's stat tags 10..15: allocstall sums the zones. */
+                static const char w[] = "oom_kill 3\nallocstall_dma 1\nallocstall_dma32 2\nallocstall_normal 4\n"
+                                        "allocstall_movable 8\npgscan_kswapd 100\npgscan_direct 200\n"
+                                        "pgsteal_kswapd 50\npgsteal_direct 60\npgscan_khugepaged 7\n";
+
+                CHECK_INTEQ(vmstat_parse(w, strlen(w), &vs), 0);
+                CHECK_INTEQ(vs.oom_kill, 3);
+                CHECK_INTEQ(vs.allocstall, 15);
+                CHECK_INTEQ(vs.pgscan_kswapd, 100);
+                CHECK_INTEQ(vs.pgscan_direct, 200);
+                CHECK_INTEQ(vs.pgsteal_kswapd, 50);
+                CHECK_INTEQ(vs.pgsteal_direct, 60);
+                CHECK_INTEQ(vmstat_parse("allocstall_normal x\n", 20, &vs), -EINVAL);
+                static const char big[] = "allocstall_dma 18446744073709551615\nallocstall_normal 1\n";
+
+                CHECK_INTEQ(vmstat_parse(big, strlen(big), &vs), -ERANGE);
+        }
         CHECK_INTEQ(vmstat_parse("pswpin ten\n", 11, &vs), -EINVAL);
         CHECK_INTEQ(vmstat_parse("", 0, &vs), 0);
         CHECK_INTEQ(vs.pswpin, 0);

@@ -105,6 +105,17 @@ struct Balloon {
 
 /* ---- units ------------------------------------------------------------- */
 
+/* The guest's RAM in pages.  With deflate-on-oom the shim (like the stock
+ * driver) keeps loaned pages in the managed count, so total_ram_pages
+ * already includes the balloon; otherwise it excludes it.  A shim older
+ * than GET_STATE v2 always excluded it and reports no flag. */
+static uint64_t guest_ram_pages(const struct memballoon_state *k)
+{
+        if (k->state_flags & MEMBALLOON_STATE_F_BALLOON_IN_TOTALRAM)
+                return k->total_ram_pages;
+        return k->total_ram_pages + k->actual_pages;
+}
+
 static uint64_t page_size(const Balloon *b)
 {
         return b->api.page_size ? b->api.page_size : 4096;
@@ -229,7 +240,7 @@ static void policy_input(Balloon *b, uint64_t now, bool with_debt, PolicyInput *
 
         *ret = (PolicyInput) {
                 .host_target_pages = k->target_pages,
-                .total_pages = k->total_ram_pages + k->actual_pages,
+                .total_pages = guest_ram_pages(k),
                 .actual_pages = k->actual_pages,
                 .floor_pages = mib_to_pages(b, b->config->balloon.min_mem_mb),
                 .oom_debt_pages = with_debt ? b->oom_debt_pages : 0,
@@ -430,6 +441,28 @@ static void on_step(Timer *t, void *userdata)
         }
         b->kstate.actual_pages = batch.actual_pages;
 
+        /* The device stopped answering: the shim refuses every step until
+         * it is removed; look again slowly (the HOST event logged it). */
+        if (batch.stop_reason == MEMBALLOON_STOP_HOST) {
+                b->note = "the balloon device stopped answering; its pages stay loaned until it is "
+                          "removed or memballoon.ko is unloaded";
+                timer_rearm(b->step_timer, BACKOFF_MAX_USEC);
+                b->notify(b->userdata, BALLOON_NOTIFY_STATUS, 0);
+                return;
+        }
+        /* The shim keeps virtio 5.5.6.1 itself.  Our policy never asks below
+         * the host's target without deflate-on-oom, so this is a host that
+         * raised its target under us: look again after a pause rather than
+         * asking again at once. */
+        if (d.kind == STEP_DEFLATE && batch.stop_reason == MEMBALLOON_STOP_HOST_TARGET &&
+            batch.done_pages == 0) {
+                log_notice("The shim refused to deflate below the host's target (%" PRIu64 " KiB): the host did "
+                           "not offer deflate-on-oom; retrying in %llu s",
+                           pages_to_kib(b, b->kstate.target_pages), BACKOFF_MAX_USEC / 1000000ULL);
+                timer_rearm(b->step_timer, BACKOFF_MAX_USEC);
+                return;
+        }
+
         if (d.kind == STEP_INFLATE) {
                 bool stalled = batch.stop_reason == MEMBALLOON_STOP_NOMEM ||
                                batch.stop_reason == MEMBALLOON_STOP_OFFLINE;
@@ -490,6 +523,15 @@ static int send_stats(Balloon *b)
         ADD(MEMBALLOON_S_CACHES, (mi.cached_kib + mi.buffers_kib + mi.swap_cached_kib) * 1024);
         ADD(MEMBALLOON_S_HTLB_PGALLOC, vs.htlb_buddy_alloc_success);
         ADD(MEMBALLOON_S_HTLB_PGFAIL, vs.htlb_buddy_alloc_fail);
+        /* Linux 6.12's tags; an older shim refuses them. */
+        if (b->api.features & MEMBALLOON_FEAT_STATS_16) {
+                ADD(MEMBALLOON_S_OOM_KILLS, vs.oom_kill);
+                ADD(MEMBALLOON_S_ALLOC_STALLS, vs.allocstall);
+                ADD(MEMBALLOON_S_ASYNC_SCANS, vs.pgscan_kswapd);
+                ADD(MEMBALLOON_S_DIRECT_SCANS, vs.pgscan_direct);
+                ADD(MEMBALLOON_S_ASYNC_RECLAIMS, vs.pgsteal_kswapd);
+                ADD(MEMBALLOON_S_DIRECT_RECLAIMS, vs.pgsteal_direct);
+        }
 #undef ADD
         r = b->ops->set_stats(b->ctx, &st);
         if (r < 0)
@@ -639,6 +681,14 @@ void balloon_process_events(Balloon *b)
                         log_debug("Balloon pages migrated by compaction: %llu so far",
                                   (unsigned long long) ev[i].value);
                         break;
+                case MEMBALLOON_EVENT_HOST:
+                        log_error("The balloon device stopped answering (removed, broken, or no answer within "
+                                  "%d ms); the shim keeps its %" PRIu64 " KiB loaned until the device is removed "
+                                  "or the module unloaded",
+                                  MEMBALLOON_HOST_TIMEOUT_MS, pages_to_kib(b, b->kstate.actual_pages));
+                        b->note = "the balloon device stopped answering; its pages stay loaned until it is "
+                                  "removed or memballoon.ko is unloaded";
+                        break;
                 default:
                         log_debug("Ignoring unknown shim event type %u", ev[i].type);
                 }
@@ -668,7 +718,7 @@ static void apply_oom_setting(Balloon *b)
 
 static void apply_sim_target(Balloon *b)
 {
-        uint64_t t, ram = b->kstate.total_ram_pages + b->kstate.actual_pages;
+        uint64_t t, ram = guest_ram_pages(&b->kstate);
         int r;
 
         if (b->kstate.transport != MEMBALLOON_TRANSPORT_SIMULATE ||
@@ -831,7 +881,7 @@ int balloon_set_target(Balloon *b, uint64_t bytes, char **ret_msg)
                 return asprintf(ret_msg, "a virtio-balloon device is bound: the host sets the target "
                                 "(QMP balloon, virsh setmem)") < 0 ? -ENOMEM : -EOPNOTSUPP;
         t = bytes / page_size(b);
-        ram = b->kstate.total_ram_pages + b->kstate.actual_pages;
+        ram = guest_ram_pages(&b->kstate);
         if (t > ram)
                 return asprintf(ret_msg, "%" PRIu64 " MiB exceeds the guest's RAM (%" PRIu64 " MiB)",
                                 pages_to_mib(b, t), pages_to_mib(b, ram)) < 0 ? -ENOMEM : -ERANGE;
@@ -1061,7 +1111,15 @@ void balloon_status(const Balloon *b, json_object *st)
         status_put_uint(st, SF_BALLOON_HOST_TARGET_KIB, avail ? pages_to_kib(b, k->target_pages) : 0);
         status_put_uint(st, SF_BALLOON_TARGET_KIB, avail ? pages_to_kib(b, b->target.target_pages) : 0);
         status_put_uint(st, SF_BALLOON_ACTUAL_KIB, avail ? pages_to_kib(b, k->actual_pages) : 0);
-        status_put_uint(st, SF_BALLOON_TOTAL_KIB, avail ? pages_to_kib(b, k->total_ram_pages + k->actual_pages) : 0);
+        status_put_uint(st, SF_BALLOON_TOTAL_KIB, avail ? pages_to_kib(b, guest_ram_pages(k)) : 0);
+        /* A shim before GET_STATE v2 always took loaned pages out. */
+        status_put_string(st, SF_BALLOON_MEMTOTAL, !avail ? NULL :
+                          (k->state_flags & MEMBALLOON_STATE_F_BALLOON_IN_TOTALRAM) ? "includes-balloon" :
+                          "excludes-balloon");
+        status_put_bool(st, SF_BALLOON_HOST_BROKEN, avail && (k->state_flags & MEMBALLOON_STATE_F_HOST_BROKEN));
+        status_put_uint(st, SF_BALLOON_STATS_REQUESTS, avail ? k->stats_requests : 0);
+        status_put_uint(st, SF_BALLOON_STATS_LATE, avail ? k->stats_late : 0);
+        status_put_uint(st, SF_OOM_NOTIFIER_BUSY, avail ? k->oom_busy : 0);
         status_put_uint(st, SF_BALLOON_MIN_MEM_KIB, b->config->balloon.min_mem_mb * 1024);
         status_put_uint(st, SF_BALLOON_OOM_FREED_KIB, avail ? pages_to_kib(b, k->oom_freed_pages) : 0);
         status_put_uint(st, SF_BALLOON_OOM_DEBT_KIB, pages_to_kib(b, b->oom_debt_pages));
