@@ -2319,8 +2319,18 @@ static int slot_power_off(const char *port, bool restore)
          */
         if (restore)
                 off &= ~(1u << 5);
-        if (pwrite(cfg, &off, 2, cap + 0x18) != 2 ||
-            (restore && pwrite(cfg, &ctl, 2, cap + 0x18) != 2)) {
+        if (pwrite(cfg, &off, 2, cap + 0x18) != 2) {
+                close(cfg);
+                return -errno;
+        }
+        /*
+         * The device is gone now; a second later every step in flight is
+         * waiting for it (they kick it every few milliseconds).  Only then
+         * does pciehp hear of it.
+         */
+        if (restore)
+                usleep(1000000);
+        if (restore && pwrite(cfg, &ctl, 2, cap + 0x18) != 2) {
                 close(cfg);
                 return -errno;
         }
@@ -2345,6 +2355,10 @@ static int stepper_child(int fd, uint64_t nr)
                 if (b.stop_reason == MEMBALLOON_STOP_HOST) {
                         out("# stepper: STOP_HOST after %lu steps", steps);
                         return 10;
+                }
+                if (state_or_die(fd).transport != MEMBALLOON_TRANSPORT_VIRTIO) {
+                        out("# stepper: the device went away between steps (%lu steps)", steps);
+                        return 12;
                 }
                 if (b.stop_reason == MEMBALLOON_STOP_EMPTY && !(steps & 1))
                         continue;
@@ -2391,7 +2405,7 @@ static int cmd_vanish(const char *mode)
         char bdf[32], port[32];
         struct memballoon_state s;
         int status, r;
-        pid_t pid;
+        pid_t pid, sentinel;
 
         REQUIRE(find_balloon_pci(bdf, sizeof(bdf)) == 0, "no virtio-balloon PCI function");
         REQUIRE(parent_bridge(bdf, port, sizeof(port)) == 0, "no bridge above %s", bdf);
@@ -2399,6 +2413,16 @@ static int cmd_vanish(const char *mode)
         CHECK(set_target(fd, 128 * MIB / page_size, NULL) == 0, "inflate");
         drain_events(fd, NULL);
 
+        /* Diagnosis only: if this hangs, show the blocked tasks on the console. */
+        sentinel = fork();
+        REQUIRE(sentinel >= 0, "fork: %m");
+        if (sentinel == 0) {
+                close(fd);      /* or rmmod would find the module busy */
+                sleep(60);
+                write_file("/proc/sysrq-trigger", "8");
+                write_file("/proc/sysrq-trigger", "w");
+                _exit(0);
+        }
         pid = fork();
         REQUIRE(pid >= 0, "fork: %m");
         if (pid == 0)
@@ -2463,8 +2487,10 @@ static int cmd_vanish(const char *mode)
                 CHECK(r == 0, "rmmod memballoon: status %#x", r);
                 CHECK(meminfo_kb("MemTotal") == m0, "MemTotal %llu kB after rmmod, %llu before",
                       (unsigned long long) meminfo_kb("MemTotal"), (unsigned long long) m0);
+                kill(sentinel, SIGKILL);
                 return n_errors ? 1 : 0;
         }
+        kill(sentinel, SIGKILL);
         close(fd);
         return n_errors ? 1 : 0;
 }
