@@ -29,7 +29,8 @@ void fake_shim_api(const FakeShim *f, struct memballoon_api *ret)
                 .api_version = MEMBALLOON_API_VERSION,
                 .page_size = f->page_size,
                 .features = MEMBALLOON_FEAT_SIMULATE | MEMBALLOON_FEAT_VIRTIO | MEMBALLOON_FEAT_OOM_NOTIFIER |
-                            MEMBALLOON_FEAT_STATE_V2 | MEMBALLOON_FEAT_STATS_16 | MEMBALLOON_FEAT_STATS_HOLD,
+                            ((MEMBALLOON_FEAT_STATE_V2 | MEMBALLOON_FEAT_STATS_16 | MEMBALLOON_FEAT_STATS_HOLD) &
+                             ~f->features_off),
                 .ioctls = 0x7f,
                 .max_batch_pages = f->max_batch_pages,
                 .event_size = sizeof(struct memballoon_event),
@@ -246,7 +247,9 @@ static int fake_set_stats(void *ctx, const struct memballoon_stats *st)
                 return -EINVAL;
         }
         for (uint32_t i = 0; i < st->nr_stats; i++)
-                if (st->stats[i].tag >= MEMBALLOON_S_NR || st->stats[i].reserved != 0) {
+                if (st->stats[i].tag >= ((f->features_off & MEMBALLOON_FEAT_STATS_16) ? MEMBALLOON_S_NR_V1 :
+                                         MEMBALLOON_S_NR) ||
+                    st->stats[i].reserved != 0) {
                         f->invalid_calls++;
                         return -EINVAL;
                 }

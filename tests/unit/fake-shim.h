@@ -47,6 +47,7 @@ struct FakeShim {
         uint64_t target_pages;          /* host's (or SIM_SET_TARGET's) */
         uint64_t oom_nr_pages;          /* SET_OOM */
         bool lost;                      /* every call fails with -ENODEV */
+        uint64_t features_off;          /* MEMBALLOON_FEAT_* an older shim lacks */
         unsigned offline_stops;         /* the next INFLATEs stop half-way with STOP_OFFLINE */
 
         /* What GET_STATE reports besides. */

@@ -480,6 +480,48 @@ TEST(floor_clamp_balloon_in_totalram)
         world_done(&w);
 }
 
+/*
+ * A shim that holds the host's stats request (FEAT_STATS_HOLD) gets one
+ * SET_STATS per request, read when it came, and no refresh in between; an
+ * older shim answers with what was set before, so there the figures are
+ * refreshed every stats.interval_s while the host polls.  The 6.12 tags
+ * go only to a shim that takes them.
+ */
+TEST(stats_per_request)
+{
+        World w;
+        uint64_t n;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, true, 2048);
+        w.config.stats.interval_s = 1;
+        CHECK_INTEQ(attach(&w), 0);
+        n = w.fake.set_stats_calls;
+        fake_shim_host_request_stats(&w.fake);
+        pump(&w);
+        CHECK_INTEQ(w.fake.set_stats_calls, n + 1);
+        CHECK_INTEQ(w.fake.last_stats.nr_stats, MEMBALLOON_S_NR);
+        CHECK_INTEQ(w.fake.last_stats.stats[w.fake.last_stats.nr_stats - 1].tag, MEMBALLOON_S_DIRECT_RECLAIMS);
+        advance(&w, SEC(10));
+        CHECK_INTEQ(w.fake.set_stats_calls, n + 1);
+        CHECK_INTEQ(w.fake.invalid_calls, 0);
+        world_done(&w);
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, true, 2048);
+        w.config.stats.interval_s = 1;
+        w.fake.features_off = MEMBALLOON_FEAT_STATS_HOLD | MEMBALLOON_FEAT_STATS_16;
+        CHECK_INTEQ(attach(&w), 0);
+        n = w.fake.set_stats_calls;
+        fake_shim_host_request_stats(&w.fake);
+        pump(&w);
+        CHECK_INTEQ(w.fake.set_stats_calls, n + 1);
+        CHECK_INTEQ(w.fake.last_stats.nr_stats, MEMBALLOON_S_NR_V1);
+        advance(&w, SEC(1));
+        advance(&w, SEC(1));
+        CHECK_INTEQ(w.fake.set_stats_calls, n + 3);
+        CHECK_INTEQ(w.fake.invalid_calls, 0);
+        world_done(&w);
+}
+
 TEST(above_ram_clamp)
 {
         World w;
@@ -1260,6 +1302,7 @@ int main(void)
         RUN(auto_loan_has_a_reason);
         RUN(floor_clamp);
         RUN(floor_clamp_balloon_in_totalram);
+        RUN(stats_per_request);
         RUN(above_ram_clamp);
         RUN(inflate_stops_above_avail_floor);
         RUN(pressure_relief_returns_what_is_needed);

@@ -549,7 +549,8 @@ def sc_daemon_crash(env):
 
 
 @daemon_scenario('daemon-stats',
-                 'guest-stats match /proc/meminfo; refreshed only while the host polls (stats.interval_s=1)')
+                 'guest-stats match /proc/meminfo; one fresh answer per host request, none between; '
+                 'a 128 MiB change shows in the answer to the next request')
 def sc_daemon_stats(env):
     tol_kib = 16 * KIB
 
@@ -561,15 +562,17 @@ def sc_daemon_stats(env):
         n1 = sh.status()['balloon']['stats_sent']
         if n1 != n0:
             raise Fail('stats_sent went from %d to %d in 3 s without the host asking' % (n0, n1))
-        # While the host polls (every 2 s), each request is answered and the
-        # figures are also refreshed every stats.interval_s in between.
+        # While the host polls (every 2 s), each request is answered with
+        # figures read when it came (the shim holds it for the answer), and
+        # nothing is refreshed in between, whatever stats.interval_s says.
         g.qmp.cmd('qom-set', path='/machine/peripheral/bal0',
                   property='guest-stats-polling-interval', value=2)
         time.sleep(5)
-        n2 = sh.status()['balloon']['stats_sent']
-        if n2 - n1 < 4:
-            raise Fail('stats_sent went from %d to %d in 5 s with the host polling every 2 s and '
-                       'stats.interval_s = 1' % (n1, n2))
+        st = sh.status()['balloon']
+        n2, req = st['stats_sent'], st['stats_requests']
+        if n2 - n1 < 2 or n2 - n1 > req + 1:
+            raise Fail('stats_sent went from %d to %d in 5 s with the host polling every 2 s '
+                       '(%d requests so far): expected one answer per request' % (n1, n2, req))
 
         def qget():
             return g.qmp.cmd('qom-get', path='/machine/peripheral/bal0', property='guest-stats')
@@ -606,6 +609,37 @@ def sc_daemon_stats(env):
                 raise Fail('%s missing from guest-stats: %s' % (stat, json.dumps(after)[:300]))
         if after['stat-minor-faults'] <= 0:
             raise Fail('stat-minor-faults is 0')
+        # Fresh through the daemon: the guest takes 128 MiB and holds it;
+        # the host's next request (polling 0 -> 60 s: QEMU asks at once,
+        # the one after is 60 s away) must already carry the drop.
+        g.qmp.cmd('qom-set', path='/machine/peripheral/bal0',
+                  property='guest-stats-polling-interval', value=0)
+        free0 = qget()['stats']['stat-free-memory']
+        m0 = sh.meminfo()['MemFree']
+        sh.run('daemon_helper hog 128 16 0 120000 >/tmp/hog-stats.out 2>&1 & echo $! >/tmp/hog-stats.pid')
+        end = time.monotonic() + 60
+        while m0 - sh.meminfo()['MemFree'] < 120 * KIB:
+            if time.monotonic() > end:
+                raise Fail('the guest hog did not take 128 MiB within 60 s')
+            time.sleep(0.2)
+        t0 = time.monotonic()
+        g.qmp.cmd('qom-set', path='/machine/peripheral/bal0',
+                  property='guest-stats-polling-interval', value=60)
+        while True:
+            free1 = qget()['stats']['stat-free-memory']
+            if free0 - free1 >= 100 * MIB:
+                break
+            if time.monotonic() - t0 > 10:
+                raise Fail('10 s after the request, guest-stats free memory %d MiB (was %d, the guest '
+                           'took 128 MiB): the answer was stale' % (free1 // MIB, free0 // MIB))
+            time.sleep(0.05)
+        fresh_ms = (time.monotonic() - t0) * 1000
+        sh.run('kill $(cat /tmp/hog-stats.pid) || true')
+        g.qmp.cmd('qom-set', path='/machine/peripheral/bal0',
+                  property='guest-stats-polling-interval', value=2)
+        late = sh.status()['balloon']['stats_late']
+        if late:
+            raise Fail('%d host requests were answered late (the daemon missed the 500 ms hold)' % late)
         # The host stops polling: after three quiet intervals the refresh stops.
         g.qmp.cmd('qom-set', path='/machine/peripheral/bal0',
                   property='guest-stats-polling-interval', value=0)
@@ -616,7 +650,8 @@ def sc_daemon_stats(env):
         if n4 != n3:
             raise Fail('stats_sent went from %d to %d in 3 s after the host stopped polling' % (n3, n4))
         log('#   daemon-stats: stats_sent %d at start, +%d in 3 s quiet, +%d in 5 s of host polling, '
-            '+0 in 3 s after it stopped' % (n0, n1 - n0, n2 - n1))
+            '+0 in 3 s after it stopped; a 128 MiB change seen by the host %.0f ms after its request, '
+            'stats_late 0' % (n0, n1 - n0, n2 - n1, fresh_ms))
         st = sh.status()
         log('#   daemon-stats: total %d MiB, free %d MiB (guest %d), available %d MiB (guest %d), '
             'minor faults %d, major %d; stats_sent %d' % (

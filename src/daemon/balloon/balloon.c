@@ -540,14 +540,18 @@ static int send_stats(Balloon *b)
         return 0;
 }
 
-/* Refresh the figures every stats.interval_s, but only while the host
- * polls them (it asked within the last few intervals): each request is
- * answered at once anyway, and a host that does not ask costs nothing. */
+/* Each request is answered at once with figures read then.  A shim that
+ * holds the host's request until that answer (FEAT_STATS_HOLD) needs
+ * nothing more.  An older one answers with what was set before, so there
+ * the figures are also refreshed every stats.interval_s, but only while
+ * the host polls (it asked within the last few intervals): a host that
+ * does not ask costs nothing. */
 static void arm_stats(Balloon *b)
 {
         uint64_t iv = (uint64_t) b->config->stats.interval_s * 1000000ULL, now = clock_now_usec();
 
         if (!b->ops || iv == 0 || b->stats_requested_usec == 0 ||
+            (b->api.features & MEMBALLOON_FEAT_STATS_HOLD) ||
             now - b->stats_requested_usec > STATS_IDLE_INTERVALS * iv) {
                 timer_disarm(b->stats_timer);
                 return;
