@@ -455,6 +455,7 @@ static void mb_virtio_attach(struct mb_virtio *vb)
 
 	/* A fresh stats queue is empty: the buffer is ours. */
 	vb->stats_held = true;
+	vb->stats_waiting = false;
 	spin_lock_irq(&vb->stop_lock);
 	vb->stop = false;
 	spin_unlock_irq(&vb->stop_lock);

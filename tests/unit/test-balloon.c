@@ -438,6 +438,16 @@ TEST(floor_clamp)
         world_done(&w);
 }
 
+static void check_ram_status(World *w, uint64_t total_kib, const char *memtotal)
+{
+        json_object *st = json_object_new_object();
+
+        balloon_status(w->b, st);
+        CHECK_INTEQ(status_get_uint(st, SF_BALLOON_TOTAL_KIB), total_kib);
+        CHECK_STREQ(status_get_string(st, SF_BALLOON_MEMTOTAL, ""), memtotal);
+        json_object_put(st);
+}
+
 /*
  * With deflate-on-oom the shim keeps loaned pages in total_ram_pages (as
  * the stock driver keeps them in MemTotal): the guest's RAM is then
@@ -456,27 +466,13 @@ TEST(floor_clamp_balloon_in_totalram)
         CHECK_STREQ(reason(&w), POLICY_REASON_FLOOR);
         advance(&w, SETTLE_USEC);
         CHECK_INTEQ(w.fake.actual_pages, MIB(4096 - 256));
-        {
-                json_object *st = json_object_new_object();
-
-                balloon_status(w.b, st);
-                CHECK_INTEQ(status_get_uint(st, SF_BALLOON_TOTAL_KIB), 4096ULL * 1024);
-                CHECK_STREQ(status_get_string(st, SF_BALLOON_MEMTOTAL, ""), "includes-balloon");
-                json_object_put(st);
-        }
+        check_ram_status(&w, 4096ULL * 1024, "includes-balloon");
         world_done(&w);
 
         world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, false, 4096);
         CHECK_INTEQ(attach(&w), 0);
         host_target(&w, MIB(1024));
-        {
-                json_object *st = json_object_new_object();
-
-                balloon_status(w.b, st);
-                CHECK_INTEQ(status_get_uint(st, SF_BALLOON_TOTAL_KIB), 4096ULL * 1024);
-                CHECK_STREQ(status_get_string(st, SF_BALLOON_MEMTOTAL, ""), "excludes-balloon");
-                json_object_put(st);
-        }
+        check_ram_status(&w, 4096ULL * 1024, "excludes-balloon");
         world_done(&w);
 }
 
