@@ -161,7 +161,8 @@ class Env:
     # -- kernel ------------------------------------------------------------
     def extract_kernel(self):
         """Uncompressed vmlinux (boots via PVH, ~2.5 s faster under TCG than
-        the bzImage's emulated xz decompressor), cached per kernel version."""
+        the bzImage's emulated xz decompressor, ~7 s faster than zstd's),
+        cached per kernel version."""
         if self.arch.foreign:
             self.kernel = self.target.vmlinuz   # see arches.kernel_image()
             return
@@ -173,9 +174,10 @@ class Env:
         try:
             data = open(bz, 'rb').read()
             off = data.find(b'\xfd7zXZ\x00')
-            if off < 0:
-                raise ValueError('no xz stream in %s' % bz)
-            elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[off:])
+            if off >= 0:
+                elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[off:])
+            else:
+                elf = unzstd_bzimage(data, bz)
             if elf[:4] != b'\x7fELF':
                 raise ValueError('decompressed kernel is not an ELF')
             tmp = out + '.tmp'
@@ -337,6 +339,28 @@ class Env:
         if self.kmod_err:
             log('# %s (see %s)' % (self.kmod_err,
                                    os.path.join(self.logdir, 'kmod-build.log')))
+
+
+def unzstd_bzimage(data, bz):
+    """The ELF inside a zstd bzImage (Debian's kernels from 6.12 on): the
+    payload's place is in the setup header (Documentation/arch/x86/boot.rst:
+    setup_sects at 0x1f1, payload_offset/length at 0x248/0x24c), and its
+    last 4 bytes are the uncompressed size, which zstd would reject.  With
+    the extracted ELF a 6.12 or 7.x guest reaches /init in about 3 s under
+    TCG instead of about 10 s."""
+    setup_sects = data[0x1f1] or 4
+    start = (setup_sects + 1) * 512 + int.from_bytes(data[0x248:0x24c], 'little')
+    length = int.from_bytes(data[0x24c:0x250], 'little')
+    payload = data[start:start + length]
+    if payload[:4] != b'\x28\xb5\x2f\xfd':
+        raise ValueError('no xz or zstd payload in %s' % bz)
+    if not shutil.which('zstd'):
+        raise ValueError('zstd is not installed')
+    r = subprocess.run(['zstd', '-dcq'], input=payload[:-4], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, check=False)
+    if r.returncode != 0:
+        raise ValueError('zstd: %s' % r.stderr.decode(errors='replace').strip()[:200])
+    return r.stdout
 
 
 def find_module(moddir, name):
