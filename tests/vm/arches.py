@@ -55,10 +55,14 @@ class Arch:
 
 
 # What cannot work off amd64, and why.  --list prints these.
-NO_HOTPLUG_ARM = ('-M virt booted without firmware has no ACPI, so neither '
-                  'DIMM hotplug nor a hotplug-capable PCI slot is set up')
-NO_HOTPLUG_PPC = ('pseries hotplug (DIMM, PCI) completes only with the '
-                  'guest\'s rtas_errd/drmgr userspace, which the initramfs lacks')
+NO_DIMM_ARM = ('QEMU adds DIMMs to -M virt only with the ACPI GED device, which '
+               'needs firmware ("memory hotplug is not enabled: missing acpi-ged '
+               'device" with direct kernel boot)')
+NO_UNPLUG_ARM = ('the balloon sits on -M virt\'s PCIe root bus, which has no '
+                 'hotplug (behind a pcie-root-port it might; not tried)')
+NO_HOTPLUG_PPC = ('pseries hotplug: QEMU takes the DIMM and the device_del, but no '
+                  'event reaches this guest (memory never appears, the device is '
+                  'never released; VOF, no rtas_errd/drmgr in the initramfs)')
 DAEMON_REASON = ('needs memballoond/memballoonctl, which are built for this '
                  'machine only (libsystemd, libudev, libconfig, libjson-c)')
 
@@ -72,8 +76,8 @@ ARCHS = {
          '-device', 'virtconsole,bus=vser0.0,chardev=ctl'],
         'aarch64-linux-gnu-gcc', 'aarch64',
         extra_modules=['virtio_console'],
-        not_here={'memory-offline': NO_HOTPLUG_ARM,
-                  'device-unplug': NO_HOTPLUG_ARM}),
+        not_here={'memory-offline': NO_DIMM_ARM,
+                  'device-unplug': NO_UNPLUG_ARM}),
     # x-vof=on: QEMU's Virtual Open Firmware instead of SLOF boots in
     # 2.5-4 s instead of 10-13 s.  The cap-* settings are what TCG can do
     # (the defaults ask for Spectre workarounds it lacks, and QEMU warns).
