@@ -9,9 +9,10 @@ toolchain of the suite the kernel was built in.  The harness then boots
 the image as it boots this machine's 6.1.  Everything built for SERIES
 goes to build/matrix/vm/<kernel release>/ unless MBT_BUILD_DIR is set.
 
-SERIES: 6.12 (trixie), 6.12-bpo (bookworm-backports), 7.3
-(trixie-backports), 7.2 (sid), or newest (the higher of 7.3 and 7.2).
-Only x86_64 guests so far.
+SERIES: 6.1 (bookworm), 6.12 (trixie), 6.12-bpo (bookworm-backports),
+7.3 (trixie-backports), 7.2 (sid), or newest (the higher of 7.3 and 7.2).
+ARCH: amd64, arm64 or ppc64el (tests/vm/arches.py); an --arch leg without
+--kernel boots 6.1.
 """
 
 import importlib.machinery
@@ -19,9 +20,10 @@ import importlib.util
 import os
 import re
 
+import arches
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MATRIX = os.path.join(HERE, '..', 'kmod', 'matrix')
-DEB_ARCH = {'x86_64': 'amd64'}
 
 
 def load_matrix():
@@ -42,7 +44,7 @@ class Target:
 
     def __init__(self, series, arch):
         self.m = load_matrix()
-        self.arch = DEB_ARCH[arch]
+        self.arch = arches.get(arch).name
         if series == 'newest':
             best = None
             for k in ('7.3', '7.2'):
@@ -64,14 +66,10 @@ class Target:
                 break
         else:
             raise SystemExit('kernels: no modules for %s in %s' % (self.kv, root))
-        # 7.x ships the image next to the modules; before, in /boot.
-        for p in (os.path.join(self.moddir, 'vmlinuz'),
-                  os.path.join(root, 'boot', 'vmlinuz-' + self.kv)):
-            if os.path.exists(p):
-                self.vmlinuz = p
-                break
-        else:
-            raise SystemExit('kernels: no vmlinuz for %s in %s' % (self.kv, root))
+        self.vmlinuz = arches.kernel_image(root, self.moddir, self.kv)
+        if not self.vmlinuz:
+            raise SystemExit('kernels: no kernel image for %s in %s' % (self.kv, root))
+        self.config = arches.kernel_config(root, self.moddir, self.kv)
         self.build_dir = os.path.join(self.m.CACHE, 'vm', self.kv)
 
     def build_kmod(self):
