@@ -269,12 +269,52 @@ static int cmd_take(void)
         return 1;
 }
 
+/* PID 1 on its private socket (root only, works without dbus-daemon, as
+ * systemctl does), else the system bus.  NULL on failure. */
+static sd_bus *bus_open_pid1(void)
+{
+        sd_bus *bus = NULL;
+        int r;
+
+        r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_address(bus, "unix:path=/run/systemd/private");
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r >= 0)
+                return bus;
+        bus = sd_bus_unref(bus);
+        if (sd_bus_open_system(&bus) < 0)
+                return NULL;
+        return bus;
+}
+
+/* A property of interface @iface of @unit, as a string (its unit object
+ * found with GetUnit).  0 or -errno. */
+static int unit_property(sd_bus *bus, const char *unit, const char *prop, char **ret)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        const char *path;
+        int r;
+
+        r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                               "org.freedesktop.systemd1.Manager", "GetUnit", &error, &reply, "s", unit);
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "o", &path);
+        if (r >= 0)
+                r = sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path,
+                                               "org.freedesktop.systemd1.Unit", prop, &error, ret);
+        sd_bus_error_free(&error);
+        sd_bus_message_unref(reply);
+        return r;
+}
+
 /*
  * Is a restart of our unit under way?  ExecStopPost= runs inside the stop
  * half of a restart job ("systemctl restart", a package upgrade): then
- * the balloon stays for the new daemon.  Asks PID 1 on its private socket
- * (root only, works without dbus-daemon), as systemctl does.  Any error
- * means no: releasing is the safe side.
+ * the balloon stays for the new daemon.  Any error means no: releasing is
+ * the safe side.
  */
 static bool restart_pending(void)
 {
@@ -289,16 +329,9 @@ static bool restart_pending(void)
 
         if (sd_pid_get_unit(0, &unit) < 0)
                 return false;
-        r = sd_bus_new(&bus);
-        if (r >= 0)
-                r = sd_bus_set_address(bus, "unix:path=/run/systemd/private");
-        if (r >= 0)
-                r = sd_bus_start(bus);
-        if (r < 0) {
-                bus = sd_bus_unref(bus);
-                if (sd_bus_open_system(&bus) < 0)
-                        goto out;
-        }
+        bus = bus_open_pid1();
+        if (!bus)
+                return false;
         r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                                "org.freedesktop.systemd1.Manager", "GetUnit", &error, &reply, "s", unit);
         if (r < 0 || sd_bus_message_read(reply, "o", &unit_path) < 0)
@@ -326,14 +359,41 @@ out:
         return ret;
 }
 
-static int cmd_release(bool force)
+/*
+ * OnFailure= units start each time the service fails, also when
+ * Restart= brings it back (systemd passes it through "failed" first):
+ * the device goes back only when it stays failed.  Unknown counts as
+ * failed.
+ */
+static bool failed_for_good(const char *unit)
+{
+        _cleanup_free_ char *active = NULL, *sub = NULL;
+        sd_bus *bus = bus_open_pid1();
+        bool ret = true;
+
+        if (bus && unit_property(bus, unit, "ActiveState", &active) >= 0 &&
+            unit_property(bus, unit, "SubState", &sub) >= 0) {
+                ret = strcmp(active, "failed") == 0 || strcmp(active, "inactive") == 0;
+                if (!ret)
+                        say(LOG_NOTICE, "%s is %s (%s), being restarted: keeping the balloon device", unit,
+                            active, sub);
+        }
+        sd_bus_flush_close_unref(bus);
+        return ret;
+}
+
+static int cmd_release(bool force, const char *failed_unit)
 {
         BalloonDevice devs[BALLOON_DEVICES_MAX];
         const char *result = getenv("SERVICE_RESULT");
         struct stat st;
         int n, ret = 0;
 
-        if (!force) {
+        if (failed_unit) {
+                if (!failed_for_good(failed_unit))
+                        return 0;
+                say(LOG_NOTICE, "%s failed for good: giving the balloon device back", failed_unit);
+        } else if (!force) {
                 /* systemd sets SERVICE_RESULT for ExecStopPost=.  A failed
                  * daemon is restarted (Restart=on-failure) and adopts the
                  * balloon; if systemd gives up, OnFailure= releases. */
@@ -391,21 +451,25 @@ static void help(void)
                "  release [--force]  unbind it from memballoon (the balloon is deflated and\n"
                "                     the host told), unload memballoon.ko, and give the device\n"
                "                     to virtio_balloon.  Without --force, as ExecStopPost=,\n"
-               "                     nothing happens when the daemon failed or is restarting.\n");
+               "                     nothing happens when the daemon failed or is restarting.\n"
+               "  release --after-failure UNIT\n"
+               "                     the same, as UNIT's OnFailure=: only if UNIT stays failed\n"
+               "                     (not when Restart= brings it back).\n");
 }
 
 int main(int argc, char *argv[])
 {
-        enum { ARG_ROOT = 0x100, ARG_MODPROBE, ARG_FORCE };
+        enum { ARG_ROOT = 0x100, ARG_MODPROBE, ARG_FORCE, ARG_AFTER_FAILURE };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "force", no_argument, NULL, ARG_FORCE },
+                { "after-failure", required_argument, NULL, ARG_AFTER_FAILURE },
                 /* Hidden, for tests: a fake sysfs root and modprobe. */
                 { "root", required_argument, NULL, ARG_ROOT },
                 { "modprobe", required_argument, NULL, ARG_MODPROBE },
                 {}
         };
-        const char *verb;
+        const char *verb, *failed_unit = NULL;
         bool force = false;
         int opt;
 
@@ -416,6 +480,9 @@ int main(int argc, char *argv[])
                         return 0;
                 case ARG_FORCE:
                         force = true;
+                        break;
+                case ARG_AFTER_FAILURE:
+                        failed_unit = optarg;
                         break;
                 case ARG_ROOT:
                         if (root_set(optarg) < 0) {
@@ -445,7 +512,7 @@ int main(int argc, char *argv[])
         if (strcmp(verb, "take") == 0)
                 return cmd_take();
         if (strcmp(verb, "release") == 0)
-                return cmd_release(force);
+                return cmd_release(force, failed_unit);
         fprintf(stderr, "memballoon-device: unknown command \"%s\"\n", verb);
         return 2;
 }
