@@ -360,9 +360,10 @@ out:
 }
 
 /*
- * OnFailure= units start each time the service fails, also when
- * Restart= brings it back (systemd passes it through "failed" first):
- * the device goes back only when it stays failed.  Unknown counts as
+ * As OnFailure=: systemd (252, 257) starts it once Restart= has given up,
+ * but the unit may be started again meanwhile (by hand, or by systemd
+ * versions that run OnFailure= on every failure): the device goes back
+ * only while memballoond is still failed or stopped.  Unknown counts as
  * failed.
  */
 static bool failed_for_good(const char *unit)
