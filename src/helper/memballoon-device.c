@@ -360,10 +360,10 @@ out:
 }
 
 /*
- * As OnFailure=: systemd (252, 257) starts it once Restart= has given up,
- * but the unit may be started again meanwhile (by hand, or by systemd
- * versions that run OnFailure= on every failure): the device goes back
- * only while memballoond is still failed or stopped.  Unknown counts as
+ * As OnFailure=: systemd 252 (Debian 12) starts it once Restart= has
+ * given up, systemd 257 (Debian 13) on every failure, while the unit waits
+ * in "auto-restart" (both seen by tests/system/run).  So the device goes
+ * back only while memballoond is failed or stopped.  Unknown counts as
  * failed.
  */
 static bool failed_for_good(const char *unit)
