@@ -21,6 +21,17 @@
  * nothing (a device node may appear without an event, e.g. bind mounts). */
 #define DEVICE_RETRY_USEC       (10ULL * 1000000ULL)
 
+/* When another driver (or none) has the virtio-balloon device.  The
+ * unit's start runs this helper, which moves it to memballoon. */
+#define DEVICE_FIX "systemctl restart memballoond: its start gives the device to memballoon (" \
+        PKGLIBEXECDIR "/memballoon-device take); if it does not, see that command's output in " \
+        "journalctl -u memballoond"
+
+static const char *device_problem(const Manager *m, char *buf, size_t size)
+{
+        return balloon_device_problem(m->vdev_present ? &m->vdev : NULL, buf, size);
+}
+
 static void manager_apply_log(const Manager *m)
 {
         log_set_max_level((int) m->config.log.level);
@@ -37,6 +48,9 @@ void manager_notify_status(Manager *m)
                 return;
         if (!status_get_bool(s, SF_BALLOON_AVAILABLE))
                 r = asprintf(&line, "Degraded: balloon unavailable (%s); fix: %s",
+                             status_get_string(s, SF_BALLOON_PROBLEM, ""), status_get_string(s, SF_BALLOON_FIX, ""));
+        else if (status_get_string(s, SF_BALLOON_PROBLEM, "")[0])
+                r = asprintf(&line, "Degraded: %s; fix: %s",
                              status_get_string(s, SF_BALLOON_PROBLEM, ""), status_get_string(s, SF_BALLOON_FIX, ""));
         else
                 r = asprintf(&line, "Loaned %" PRIu64 " MiB, host asks %" PRIu64 " MiB, effective target %"
@@ -89,10 +103,19 @@ static void on_balloon(void *userdata, BalloonNotify what, int error)
         case BALLOON_NOTIFY_SHIM_FAILED:
                 manager_set_unavailable(m, error, "a call to the device failed");
                 break;
-        case BALLOON_NOTIFY_STATUS:
+        case BALLOON_NOTIFY_STATUS: {
+                /* The shim switches transport when the device is bound to
+                 * it or taken away: look at sysfs then, not every step. */
+                uint32_t t = balloon_attached(m->balloon) ? balloon_kstate(m->balloon)->transport : 0;
+
+                if (t != m->last_transport) {
+                        m->last_transport = t;
+                        manager_refresh_device(m);
+                }
                 pressure_set_poll(m->pressure, balloon_wants_pressure_poll(m->balloon));
                 manager_notify_status(m);
                 break;
+        }
         }
 }
 
@@ -148,9 +171,41 @@ static int manager_try_shim(Manager *m)
                    shim_transport_to_string(k->transport),
                    (unsigned long long) k->actual_pages * m->shim.api.page_size / 1024,
                    (unsigned long long) k->target_pages * m->shim.api.page_size / 1024);
+        m->last_transport = k->transport;
+        manager_refresh_device(m);
         pressure_set_poll(m->pressure, balloon_wants_pressure_poll(m->balloon));
         manager_notify_status(m);
         return 0;
+}
+
+void manager_refresh_device(Manager *m)
+{
+        BalloonDevice devs[BALLOON_DEVICES_MAX];
+        const BalloonDevice *d;
+        char buf[256];
+        const char *problem;
+        int n;
+
+        n = balloon_devices_scan(devs, ELEMENTSOF(devs));
+        if (n < 0)
+                log_debug_errno(n, "Cannot read %s: %m", BALLOON_DEVICES_DIR);
+        d = n > 0 ? balloon_devices_pick(devs, (size_t) n) : NULL;
+        m->vdev_present = d != NULL;
+        m->vdev = d ? *d : (BalloonDevice) {};
+
+        /* Log when the owner changes for the worse, and when it is fixed. */
+        problem = device_problem(m, buf, sizeof(buf));
+        if (problem && (!m->vdev_problem || strcmp(problem, m->vdev_problem) != 0)) {
+                char f1[64], f2[96];
+
+                snprintf(f1, sizeof(f1), "MEMBALLOON_VIRTIO_DEVICE=%s", m->vdev.name);
+                snprintf(f2, sizeof(f2), "MEMBALLOON_DEVICE_DRIVER=%s", m->vdev.driver);
+                log_struct(LOG_WARNING, MSGID_DEVICE_OWNER, FIELDS(f1, f2), "Balloon device: %s; fix: %s", problem,
+                           DEVICE_FIX);
+        } else if (!problem && m->vdev_problem && m->vdev_present)
+                log_info("Balloon device: %s is bound to memballoon", m->vdev.name);
+        free(m->vdev_problem);
+        m->vdev_problem = problem ? strdup(problem) : NULL;
 }
 
 static void on_dev_retry(Timer *t, void *userdata)
@@ -218,16 +273,23 @@ json_object *manager_status(Manager *m)
         bool avail = m->shim.fd >= 0 && balloon_attached(m->balloon);
         _cleanup_free_ char *dev = root_path(SHIM_DEVICE_PATH);
         json_object *st = json_object_new_object();
+        char buf[256];
+        const char *vproblem = device_problem(m, buf, sizeof(buf));
 
         if (!st)
                 return NULL;
         status_put_string(st, SF_VERSION, PACKAGE_VERSION);
         status_put_uint(st, SF_UPTIME_SEC, (clock_now_usec() - m->start_usec) / 1000000ULL);
-        status_put_string(st, SF_STATE, avail ? "running" : "degraded");
+        status_put_string(st, SF_STATE, avail && !vproblem ? "running" : "degraded");
         status_put_string(st, SF_BALLOON_SOURCE, balloon_source_to_string(m->config.balloon.source));
         status_put_string(st, SF_BALLOON_DEVICE, dev ? dev : SHIM_DEVICE_PATH);
-        status_put_string(st, SF_BALLOON_PROBLEM, avail ? NULL : m->shim_detail);
-        status_put_string(st, SF_BALLOON_FIX, avail ? NULL : fix_for(m->shim_error));
+        status_put_string(st, SF_BALLOON_VIRTIO_DEVICE, m->vdev_present ? m->vdev.name : NULL);
+        status_put_string(st, SF_BALLOON_DEVICE_DRIVER, m->vdev_present ? m->vdev.driver : NULL);
+        /* The shim's own problem first; the device's owner after it.  With
+         * both, the device fix (a restart) loads the shim too. */
+        status_put_string(st, SF_BALLOON_PROBLEM, !avail ? m->shim_detail : vproblem);
+        status_put_string(st, SF_BALLOON_FIX, !avail ? (vproblem ? DEVICE_FIX : fix_for(m->shim_error)) :
+                                              vproblem ? DEVICE_FIX : NULL);
         balloon_status(m->balloon, st);
         if (m->ksm)
                 ksm_status(m->ksm, st);
@@ -287,6 +349,7 @@ Manager *manager_free(Manager *m)
         sd_event_unref(m->event);
         config_done(&m->config);
         free(m->last_status);
+        free(m->vdev_problem);
         free(m);
         return NULL;
 }
@@ -423,6 +486,7 @@ int manager_start(Manager *m)
             hotplug_new(m->event, &m->config, on_hotplug_pause, m, &m->hotplug) < 0)
                 return log_oom_error();
 
+        manager_refresh_device(m);
         (void) manager_try_shim(m);
 
         r = ksm_new(m->event, &m->config, &m->ksm);

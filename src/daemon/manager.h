@@ -10,6 +10,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "balloon-device.h"
 #include "balloon.h"
 #include "config.h"
 #include "control.h"
@@ -34,6 +35,13 @@ typedef struct Manager {
         sd_event_source *shim_io;
         sd_event_source *dev_watch;     /* inotify on /dev */
         Timer *dev_retry;               /* safety-net retry while missing */
+
+        /* Who owns the virtio-balloon device (sysfs), read again on each
+         * status request and whenever the shim's transport changes. */
+        BalloonDevice vdev;
+        bool vdev_present;              /* false: no device (or sysfs unreadable) */
+        uint32_t last_transport;        /* MEMBALLOON_TRANSPORT_*, 0 while detached */
+        char *vdev_problem;             /* the problem last logged, to log changes once */
 
         ControlServer *control;
         char *last_status;              /* last STATUS= sent, to avoid repeats */
@@ -64,6 +72,9 @@ int manager_reload(Manager *m, char **ret_error);
 /* The status, each component writing its own part (status-schema.h).
  * A new object the caller owns, or NULL on OOM. */
 json_object *manager_status(Manager *m);
+
+/* Read again who owns the virtio-balloon device (a status request). */
+void manager_refresh_device(Manager *m);
 
 /* Compute the STATUS= line and send it if it changed. */
 void manager_notify_status(Manager *m);

@@ -28,6 +28,7 @@ typedef struct Method {
 
 static char *method_status(Manager *m, json_object *params)
 {
+        manager_refresh_device(m);
         return control_reply_format(manager_status(m));
 }
 

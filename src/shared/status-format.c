@@ -110,8 +110,21 @@ void status_format_human(json_object *st, FILE *f)
         fprintf(f, "  %-16s %s\n", "Config:", gets(st, SF_CONFIG_PATH));
         fprintf(f, "Balloon: %s (transport %s, source %s)\n", gets(st, SF_BALLOON_STATE),
                 gets(st, SF_BALLOON_TRANSPORT), gets(st, SF_BALLOON_SOURCE));
+        if (status_get(st, SF_BALLOON_VIRTIO_DEVICE)) {
+                const char *vdev = status_get_string(st, SF_BALLOON_VIRTIO_DEVICE, ""),
+                           *drv = status_get_string(st, SF_BALLOON_DEVICE_DRIVER, "");
+
+                if (!vdev[0])
+                        fprintf(f, "  %-16s %s\n", "Device:", "no virtio-balloon device");
+                else
+                        fprintf(f, "  %-16s %s, %s%s\n", "Device:", vdev, drv[0] ? "driver " : "no driver",
+                                drv);
+        }
         if (!status_get_bool(st, SF_BALLOON_AVAILABLE)) {
                 fprintf(f, "  %-16s %s: %s\n", "Problem:", gets(st, SF_BALLOON_DEVICE), gets(st, SF_BALLOON_PROBLEM));
+                fprintf(f, "  %-16s %s\n", "Fix:", gets(st, SF_BALLOON_FIX));
+        } else if (status_get_string(st, SF_BALLOON_PROBLEM, "")[0]) {
+                fprintf(f, "  %-16s %s\n", "Problem:", gets(st, SF_BALLOON_PROBLEM));
                 fprintf(f, "  %-16s %s\n", "Fix:", gets(st, SF_BALLOON_FIX));
         }
         print_kib(f, "Host target:", st, SF_BALLOON_HOST_TARGET_KIB);

@@ -38,6 +38,8 @@ typedef enum StatusType {
         X(BALLOON_TRANSPORT, "balloon.transport", STRING) \
         X(BALLOON_SOURCE, "balloon.source", STRING) \
         X(BALLOON_DEVICE, "balloon.device", STRING) \
+        X(BALLOON_VIRTIO_DEVICE, "balloon.virtio_device", STRING) \
+        X(BALLOON_DEVICE_DRIVER, "balloon.device_driver", STRING) \
         X(BALLOON_PROBLEM, "balloon.problem", STRING) \
         X(BALLOON_FIX, "balloon.fix", STRING) \
         X(BALLOON_HOST_TARGET_KIB, "balloon.host_target_kib", UINT) \

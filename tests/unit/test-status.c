@@ -146,6 +146,43 @@ TEST(human_summary)
         json_object_put(o);
 }
 
+/* Who owns the virtio-balloon device, and the fix when it is not us. */
+TEST(human_device_owner)
+{
+        json_object *o = sample();
+        char *buf;
+
+        status_put_string(o, SF_BALLOON_VIRTIO_DEVICE, "virtio2");
+        status_put_string(o, SF_BALLOON_DEVICE_DRIVER, "memballoon");
+        buf = render(o, status_format_human);
+        CHECK(strstr(buf, "Device:          virtio2, driver memballoon"));
+        CHECK(!strstr(buf, "Problem:"));
+        free(buf);
+
+        /* The shim works (simulate mode) but the stock driver has the device. */
+        status_put_string(o, SF_STATE, "degraded");
+        status_put_string(o, SF_BALLOON_DEVICE_DRIVER, "virtio_balloon");
+        status_put_string(o, SF_BALLOON_PROBLEM, "the virtio-balloon device virtio2 is bound to virtio_balloon");
+        status_put_string(o, SF_BALLOON_FIX, "systemctl restart memballoond");
+        buf = render(o, status_format_human);
+        CHECK(strstr(buf, "memballoond 9.9.9: degraded"));
+        CHECK(strstr(buf, "Device:          virtio2, driver virtio_balloon"));
+        CHECK(strstr(buf, "Problem:         the virtio-balloon device virtio2 is bound to virtio_balloon"));
+        CHECK(strstr(buf, "Fix:             systemctl restart memballoond"));
+        free(buf);
+
+        status_put_string(o, SF_BALLOON_DEVICE_DRIVER, "");
+        buf = render(o, status_format_human);
+        CHECK(strstr(buf, "Device:          virtio2, no driver"));
+        free(buf);
+
+        status_put_string(o, SF_BALLOON_VIRTIO_DEVICE, "");
+        buf = render(o, status_format_human);
+        CHECK(strstr(buf, "Device:          no virtio-balloon device"));
+        free(buf);
+        json_object_put(o);
+}
+
 TEST(format_kib)
 {
         char b[32];
@@ -166,6 +203,7 @@ int main(void)
         RUN(put_and_get);
         RUN(get_refuses_wrong_types);
         RUN(human_summary);
+        RUN(human_device_owner);
         RUN(format_kib);
         return test_summary();
 }
