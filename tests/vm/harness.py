@@ -40,6 +40,7 @@ import threading
 import time
 
 import arches
+import qemus
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
@@ -138,6 +139,8 @@ class Env:
         self.arch = arch or arches.get(arches.DEFAULT_ARCH)
         if self.arch.foreign and not target:
             raise RuntimeError('an --arch leg needs a kernels.Target')
+        # This machine's QEMU unless main() picks another (--qemu).
+        self.qemu = qemus.Qemu(self.arch.qemu, version='system')
         self.page_size = arches.page_size(target.config) if target and target.config \
             else os.sysconf('SC_PAGESIZE')
         self.busybox = '/bin/busybox'
@@ -571,7 +574,7 @@ class Guest:
                 os.getpid(), os.path.basename(self.tmp)))
             machine += ',memory-backend=ram0'
         self.argv = [
-            arch.qemu, '-machine', machine, '-accel', accel,
+            env.qemu.binary, '-machine', machine, '-accel', accel,
             '-cpu', cpu, '-smp', str(smp), '-m', str(mem_mib) + mem_opts,
             '-nodefaults', '-no-user-config', '-display', 'none',
             '-no-reboot', '-nic', 'none',
@@ -579,7 +582,7 @@ class Guest:
             '-append', ' '.join(cmdline),
             '-serial', 'stdio',
             '-chardev', 'socket,id=ctl,path=%s,server=on,wait=off' % self.ctl_path,
-        ] + arch.ctl_argv + [
+        ] + env.qemu.argv + arch.ctl_argv + [
             '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
         ]
         self.argv += list(qemu_args)
@@ -1395,6 +1398,9 @@ def main(argv=None):
     ap.add_argument('--arch', default=arches.DEFAULT_ARCH,
                     choices=sorted(arches.ARCHS) + sorted(arches.ALIASES),
                     help='guest architecture (default amd64)')
+    ap.add_argument('--qemu', default=os.environ.get('MBT_QEMU') or 'system',
+                    help='system (this machine\'s QEMU, the default) or 10 (QEMU 10 '
+                    'from bookworm-backports, unpacked, not installed: tests/vm/qemus.py)')
     ap.add_argument('scenarios', nargs='*', metavar='SCENARIO')
     a = ap.parse_args(argv)
     arch = arches.get(a.arch)
@@ -1431,6 +1437,10 @@ def main(argv=None):
             global BUILD  # pylint: disable=global-statement
             BUILD = target.build_dir
     env = Env(accel=a.accel, target=target, arch=arch)
+    env.qemu = qemus.get(a.qemu, arch)
+    os.environ.update(env.qemu.env)
+    log('# qemu %s (%s)' % (env.qemu.version, a.qemu if a.qemu != 'system'
+                            else 'this machine\'s'))
     env.selected = [] if a.selftest else todo
     env.prepare()
     if a.selftest:
