@@ -1439,8 +1439,7 @@ def main(argv=None):
     env = Env(accel=a.accel, target=target, arch=arch)
     env.qemu = qemus.get(a.qemu, arch)
     os.environ.update(env.qemu.env)
-    log('# qemu %s (%s)' % (env.qemu.version, a.qemu if a.qemu != 'system'
-                            else 'this machine\'s'))
+    log('# qemu %s (%s)' % (env.qemu.version, env.qemu.source))
     env.selected = [] if a.selftest else todo
     env.prepare()
     if a.selftest:

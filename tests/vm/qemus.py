@@ -36,8 +36,9 @@ class Qemu:
     """One QEMU to run: the binary, the options and environment it needs,
     and its version string."""
 
-    def __init__(self, binary, argv=(), env=None, version=''):
+    def __init__(self, binary, argv=(), env=None, version='', source="this machine's"):
         self.binary = binary
+        self.source = source
         self.argv = list(argv)
         self.env = dict(env or {})
         self.version = version or self._version()
@@ -83,7 +84,8 @@ def get(series, arch):
     binary = os.path.join(root, 'usr', 'bin', os.path.basename(arch.qemu))
     mods = glob.glob(os.path.join(root, 'usr', 'lib', '*-linux-gnu', 'qemu'))
     env = {'QEMU_MODULE_DIR': mods[0]} if mods else {}
-    q = Qemu(binary, ['-L', os.path.join(root, 'usr', 'share', 'qemu')], env)
+    q = Qemu(binary, ['-L', os.path.join(root, 'usr', 'share', 'qemu')], env,
+             source='%s, unpacked in %s' % (suite, root))
     if not q.version.startswith(series + '.'):
         raise SystemExit('qemus: %s says version %s, expected %s.x' % (binary, q.version, series))
     return q
