@@ -190,6 +190,19 @@ static void mb_actual_work(struct work_struct *work)
 }
 
 /*
+ * virtio PFNs are 32 bits of 4 KiB units: a page at or above 16 TiB cannot
+ * be named to the host (the stock driver truncates, which makes the host
+ * discard an unrelated page).  Such pages are given back and others taken.
+ * Checked in simulate mode too: a device may attach between an inflate's
+ * allocation and its step, and then hears of the pages.
+ */
+static bool mb_page_nameable(struct page *page)
+{
+	return page_to_pfn(page) <
+	       (unsigned long)(U32_MAX / MB_VIRTIO_PFNS_PER_PAGE);
+}
+
+/*
  * Put @n freshly allocated pages from @pages into the balloon and tell
  * the host.  The allocation happened without mb->lock, so the lock is
  * only held for bookkeeping and one host round trip.
@@ -338,8 +351,9 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 
 	while (done < b->nr_pages && reason == MEMBALLOON_STOP_DONE) {
 		unsigned long step = min_t(u64, b->nr_pages - done, step_max);
-		unsigned long n = 0;
-		struct page *page;
+		unsigned long n = 0, refused = 0;
+		struct page *page, *next;
+		LIST_HEAD(unnameable);
 		LIST_HEAD(pages);
 
 		while (n < step) {
@@ -361,9 +375,22 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 				reason = MEMBALLOON_STOP_NOMEM;
 				break;
 			}
+			if (!mb_page_nameable(page)) {
+				/* Kept aside so the allocator hands out another. */
+				list_add(&page->lru, &unnameable);
+				if (++refused > MB_PAGES_PER_STEP) {
+					reason = MEMBALLOON_STOP_NOMEM;
+					break;
+				}
+				continue;
+			}
 			list_add(&page->lru, &pages);
 			n++;
 			cond_resched();
+		}
+		list_for_each_entry_safe(page, next, &unnameable, lru) {
+			list_del(&page->lru);
+			put_page(page);
 		}
 		if (n && !mb_inflate_step(mb, &pages, n)) {
 			reason = MEMBALLOON_STOP_HOST;
@@ -540,6 +567,11 @@ static int mb_migratepage(struct balloon_dev_info *b_dev_info,
 	 * may still use @page: leave the page where it is.
 	 */
 	if (mb->vb && mb_virtio_broken(mb->vb)) {
+		mutex_unlock(&mb->lock);
+		return -EAGAIN;
+	}
+	/* The host could not be told where the page went: try another. */
+	if (!mb_page_nameable(newpage)) {
 		mutex_unlock(&mb->lock);
 		return -EAGAIN;
 	}
@@ -730,17 +762,23 @@ static int __init mb_init(void)
 	err = register_memory_notifier(&mb_memory_nb);
 	if (err)
 		goto out_oom;
-	err = mb_chardev_register();
-	if (err)
-		goto out_memory;
-	/* Last: a device may bind and start talking at once. */
+	/* A device may bind and start talking at once: its events wait. */
 	err = mb_virtio_register();
 	if (err)
-		goto out_chardev;
+		goto out_memory;
+	/*
+	 * Last: nobody can inflate before everything else is up, so a failed
+	 * registration above never leaves pages behind, nor a migratepage
+	 * callback pointing into module text that is about to go away.
+	 */
+	err = mb_chardev_register();
+	if (err)
+		goto out_virtio;
 	return 0;
 
-out_chardev:
-	mb_chardev_unregister();
+out_virtio:
+	/* Returns the device's pages and tells the host. */
+	mb_virtio_unregister();
 out_memory:
 	unregister_memory_notifier(&mb_memory_nb);
 out_oom:

@@ -238,9 +238,13 @@ static long mb_sim_set_target(struct memballoon *mb, void __user *uarg)
 		err = -EINVAL;
 	else
 		mb->sim_target = t.target_pages;
-	mutex_unlock(&mb->lock);
+	/*
+	 * Under the lock: a device attaching right after must not have its
+	 * TARGET event overwritten by this stale one (events coalesce).
+	 */
 	if (!err)
 		mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, t.target_pages);
+	mutex_unlock(&mb->lock);
 	return err;
 }
 

@@ -105,8 +105,8 @@ void mb_virtio_queue_page(struct mb_virtio *vb, struct page *page)
 {
 	/*
 	 * virtio PFNs are 32-bit and count 4 KiB: a larger kernel page is
-	 * several consecutive virtio PFNs, first one at its start.  Like
-	 * the stock driver we truncate above 16 TiB of guest memory.
+	 * several consecutive virtio PFNs, first one at its start.  Pages at
+	 * or above 16 TiB never get here (mb_page_nameable()).
 	 */
 	u32 pfn = page_to_pfn(page) * MB_VIRTIO_PFNS_PER_PAGE;
 	unsigned int i;
@@ -450,8 +450,9 @@ static void mb_virtio_attach(struct mb_virtio *vb)
 	WRITE_ONCE(vb->gone, false);
 	mb->vb = vb;
 	mb->host_target = target;
-	mutex_unlock(&mb->lock);
+	/* Under the lock, as SIM_SET_TARGET's: the newest target wins. */
 	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, target);
+	mutex_unlock(&mb->lock);
 
 	/* A fresh stats queue is empty: the buffer is ours. */
 	vb->stats_held = true;
