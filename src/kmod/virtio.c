@@ -488,6 +488,8 @@ static void mb_virtio_detach(struct mb_virtio *vb)
 	mb->sim_target = 0;
 	if (!mb->nr_pages)
 		mb_set_accounting_locked(mb, false);
+	/* Under the lock: a SIM_SET_TARGET right after is the newest. */
+	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, 0);
 	mutex_unlock(&mb->lock);
 
 	/* After mb->vb is cleared: no mb_sync_actual() can use @vb now. */
@@ -495,7 +497,6 @@ static void mb_virtio_detach(struct mb_virtio *vb)
 	if (tell)
 		mb_virtio_set_actual(vb, 0);
 	mutex_unlock(&mb->cfg_lock);
-	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, 0);
 }
 
 static int mb_virtio_probe(struct virtio_device *vdev)
