@@ -170,17 +170,18 @@ unsigned long mb_guest_ram_pages(struct memballoon *mb)
  * Config space I/O may allocate (virtio-ccw), so it never happens under
  * mb->lock, which the OOM notifier takes.  Writers serialise on
  * mb->cfg_lock and always write the newest size, so the last write wins
- * with the right value.  mb_virtio_detach() clears mb->vb and then takes
- * mb->cfg_lock, so the device cannot go away under a writer.
+ * with the right value.  mb_virtio_detach() points mb->tp away from the
+ * device and then takes mb->cfg_lock, so the device cannot go away under a
+ * writer.
  */
 void mb_sync_actual(struct memballoon *mb)
 {
-	struct mb_virtio *vb;
+	struct mb_transport *tp;
 
 	mutex_lock(&mb->cfg_lock);
-	vb = READ_ONCE(mb->vb);
-	if (vb && !mb_virtio_broken(vb))
-		mb_virtio_set_actual(vb, READ_ONCE(mb->nr_pages));
+	tp = READ_ONCE(mb->tp);
+	if (!tp->ops->broken(tp))
+		tp->ops->set_actual(tp, READ_ONCE(mb->nr_pages));
 	mutex_unlock(&mb->cfg_lock);
 }
 
@@ -214,11 +215,13 @@ static bool mb_page_nameable(struct page *page)
 static bool mb_inflate_step(struct memballoon *mb, struct list_head *pages,
 			    unsigned long n)
 {
+	struct mb_transport *tp;
 	struct page *page, *next;
-	bool told = true;
+	bool told;
 
 	mutex_lock(&mb->lock);
-	if (mb->vb && mb_virtio_broken(mb->vb)) {
+	tp = mb->tp;
+	if (tp->ops->broken(tp)) {
 		mutex_unlock(&mb->lock);
 		list_for_each_entry_safe(page, next, pages, lru) {
 			list_del(&page->lru);
@@ -228,13 +231,11 @@ static bool mb_inflate_step(struct memballoon *mb, struct list_head *pages,
 	}
 	list_for_each_entry(page, pages, lru) {
 		mb_adjust_managed(mb, page, -1);
-		if (mb->vb)
-			mb_virtio_queue_page(mb->vb, page);
+		tp->ops->queue_page(tp, page);
 	}
 	balloon_page_list_enqueue(&mb->b_dev_info, pages);
 	mb->nr_pages += n;
-	if (mb->vb)
-		told = mb_virtio_tell_inflate(mb->vb);
+	told = tp->ops->tell_inflate(tp);
 	mutex_unlock(&mb->lock);
 	mb_sync_actual(mb);
 	return told;
@@ -257,6 +258,7 @@ static bool mb_inflate_step(struct memballoon *mb, struct list_head *pages,
  */
 static long mb_deflate_step_locked(struct memballoon *mb, unsigned long want)
 {
+	struct mb_transport *tp = mb->tp;
 	struct page *page, *next;
 	unsigned long n;
 	LIST_HEAD(pages);
@@ -274,14 +276,12 @@ static long mb_deflate_step_locked(struct memballoon *mb, unsigned long want)
 	if (!n)
 		return 0;
 
-	/* A device that is gone has been reset: nobody to tell. */
-	if (mb->vb && !mb_virtio_gone(mb->vb)) {
-		list_for_each_entry(page, &pages, lru)
-			mb_virtio_queue_page(mb->vb, page);
-		if (!mb_virtio_tell_deflate(mb->vb)) {
-			balloon_page_list_enqueue(&mb->b_dev_info, &pages);
-			return -EIO;
-		}
+	/* A host that has been reset forgot its pages: nobody to tell. */
+	list_for_each_entry(page, &pages, lru)
+		tp->ops->queue_page(tp, page);
+	if (!tp->ops->tell_deflate(tp)) {
+		balloon_page_list_enqueue(&mb->b_dev_info, &pages);
+		return -EIO;
 	}
 	mb->nr_pages -= n;
 
@@ -300,7 +300,7 @@ static long mb_deflate_step_locked(struct memballoon *mb, unsigned long want)
 static unsigned long mb_deflate_room_locked(struct memballoon *mb)
 {
 	lockdep_assert_held(&mb->lock);
-	if (!mb->vb || mb_virtio_deflate_on_oom(mb->vb))
+	if (mb->tp->ops->deflate_on_oom(mb->tp))
 		return mb->nr_pages;
 	return mb->nr_pages > mb->host_target ?
 	       mb->nr_pages - mb->host_target : 0;
@@ -315,7 +315,7 @@ static unsigned long mb_deflate_room_locked(struct memballoon *mb)
  * while we hold mb->lock (mb_migratepage() only trylocks), so compaction
  * puts them back and we wait for that.  A device that stopped answering is
  * reset before this is called (mb_virtio_remove()), so then nothing is
- * sent and every page comes back.
+ * sent and every page comes back (see mb_transport_ops.tell_deflate).
  */
 void mb_release_all_locked(struct memballoon *mb)
 {
@@ -553,6 +553,7 @@ static int mb_migratepage(struct balloon_dev_info *b_dev_info,
 {
 	struct memballoon *mb = container_of(b_dev_info, struct memballoon,
 					     b_dev_info);
+	struct mb_transport *tp;
 
 	/*
 	 * Do not wait for an inflate or deflate step: failing with -EAGAIN
@@ -562,11 +563,12 @@ static int mb_migratepage(struct balloon_dev_info *b_dev_info,
 	 */
 	if (!mutex_trylock(&mb->lock))
 		return -EAGAIN;
+	tp = mb->tp;
 	/*
 	 * A host that stopped answering could not be told of the swap, and
 	 * may still use @page: leave the page where it is.
 	 */
-	if (mb->vb && mb_virtio_broken(mb->vb)) {
+	if (tp->ops->broken(tp)) {
 		mutex_unlock(&mb->lock);
 		return -EAGAIN;
 	}
@@ -584,12 +586,10 @@ static int mb_migratepage(struct balloon_dev_info *b_dev_info,
 	 * in between, @page simply stays with it (the device is reset
 	 * before anything is released, see mb_virtio_remove()).
 	 */
-	if (mb->vb) {
-		mb_virtio_queue_page(mb->vb, newpage);
-		if (mb_virtio_tell_inflate(mb->vb)) {
-			mb_virtio_queue_page(mb->vb, page);
-			mb_virtio_tell_deflate(mb->vb);
-		}
+	tp->ops->queue_page(tp, newpage);
+	if (tp->ops->tell_inflate(tp)) {
+		tp->ops->queue_page(tp, page);
+		tp->ops->tell_deflate(tp);
 	}
 
 	mb_migrate_release(page);
@@ -652,7 +652,7 @@ static int mb_oom_notify(struct notifier_block *nb, unsigned long unused,
 		return NOTIFY_OK;
 	}
 	/* virtio spec 5.5.6.1: only with DEFLATE_ON_OOM negotiated. */
-	if (mb->vb && !mb_virtio_deflate_on_oom(mb->vb)) {
+	if (!mb->tp->ops->deflate_on_oom(mb->tp)) {
 		mutex_unlock(&mb->lock);
 		return NOTIFY_OK;
 	}
@@ -739,6 +739,7 @@ static void mb_init_balloon(struct memballoon *mb)
 	mutex_init(&mb->lock);
 	mutex_init(&mb->cfg_lock);
 	INIT_WORK(&mb->actual_work, mb_actual_work);
+	mb->tp = &mb_sim_transport;
 	balloon_devinfo_init(&mb->b_dev_info);
 	mb->b_dev_info.migratepage = mb_migratepage;
 	mutex_lock(&mb->lock);
