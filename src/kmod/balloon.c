@@ -170,23 +170,37 @@ unsigned long mb_guest_ram_pages(struct memballoon *mb)
  * Config space I/O may allocate (virtio-ccw), so it never happens under
  * mb->lock, which the OOM notifier takes.  Writers serialise on
  * mb->cfg_lock and always write the newest size, so the last write wins
- * with the right value.  mb_virtio_detach() clears mb->vb and then takes
- * mb->cfg_lock, so the device cannot go away under a writer.
+ * with the right value.  mb_virtio_detach() points mb->tp away from the
+ * device and then takes mb->cfg_lock, so the device cannot go away under a
+ * writer.
  */
 void mb_sync_actual(struct memballoon *mb)
 {
-	struct mb_virtio *vb;
+	struct mb_transport *tp;
 
 	mutex_lock(&mb->cfg_lock);
-	vb = READ_ONCE(mb->vb);
-	if (vb && !mb_virtio_broken(vb))
-		mb_virtio_set_actual(vb, READ_ONCE(mb->nr_pages));
+	tp = READ_ONCE(mb->tp);
+	if (!tp->ops->broken(tp))
+		tp->ops->set_actual(tp, READ_ONCE(mb->nr_pages));
 	mutex_unlock(&mb->cfg_lock);
 }
 
 static void mb_actual_work(struct work_struct *work)
 {
 	mb_sync_actual(container_of(work, struct memballoon, actual_work));
+}
+
+/*
+ * virtio PFNs are 32 bits of 4 KiB units: a page at or above 16 TiB cannot
+ * be named to the host (the stock driver truncates, which makes the host
+ * discard an unrelated page).  Such pages are given back and others taken.
+ * Checked in simulate mode too: a device may attach between an inflate's
+ * allocation and its step, and then hears of the pages.
+ */
+static bool mb_page_nameable(struct page *page)
+{
+	return page_to_pfn(page) <
+	       (unsigned long)(U32_MAX / MB_VIRTIO_PFNS_PER_PAGE);
 }
 
 /*
@@ -201,11 +215,13 @@ static void mb_actual_work(struct work_struct *work)
 static bool mb_inflate_step(struct memballoon *mb, struct list_head *pages,
 			    unsigned long n)
 {
+	struct mb_transport *tp;
 	struct page *page, *next;
-	bool told = true;
+	bool told;
 
 	mutex_lock(&mb->lock);
-	if (mb->vb && mb_virtio_broken(mb->vb)) {
+	tp = mb->tp;
+	if (tp->ops->broken(tp)) {
 		mutex_unlock(&mb->lock);
 		list_for_each_entry_safe(page, next, pages, lru) {
 			list_del(&page->lru);
@@ -215,13 +231,11 @@ static bool mb_inflate_step(struct memballoon *mb, struct list_head *pages,
 	}
 	list_for_each_entry(page, pages, lru) {
 		mb_adjust_managed(mb, page, -1);
-		if (mb->vb)
-			mb_virtio_queue_page(mb->vb, page);
+		tp->ops->queue_page(tp, page);
 	}
 	balloon_page_list_enqueue(&mb->b_dev_info, pages);
 	mb->nr_pages += n;
-	if (mb->vb)
-		told = mb_virtio_tell_inflate(mb->vb);
+	told = tp->ops->tell_inflate(tp);
 	mutex_unlock(&mb->lock);
 	mb_sync_actual(mb);
 	return told;
@@ -244,6 +258,7 @@ static bool mb_inflate_step(struct memballoon *mb, struct list_head *pages,
  */
 static long mb_deflate_step_locked(struct memballoon *mb, unsigned long want)
 {
+	struct mb_transport *tp = mb->tp;
 	struct page *page, *next;
 	unsigned long n;
 	LIST_HEAD(pages);
@@ -261,14 +276,12 @@ static long mb_deflate_step_locked(struct memballoon *mb, unsigned long want)
 	if (!n)
 		return 0;
 
-	/* A device that is gone has been reset: nobody to tell. */
-	if (mb->vb && !mb_virtio_gone(mb->vb)) {
-		list_for_each_entry(page, &pages, lru)
-			mb_virtio_queue_page(mb->vb, page);
-		if (!mb_virtio_tell_deflate(mb->vb)) {
-			balloon_page_list_enqueue(&mb->b_dev_info, &pages);
-			return -EIO;
-		}
+	/* A host that has been reset forgot its pages: nobody to tell. */
+	list_for_each_entry(page, &pages, lru)
+		tp->ops->queue_page(tp, page);
+	if (!tp->ops->tell_deflate(tp)) {
+		balloon_page_list_enqueue(&mb->b_dev_info, &pages);
+		return -EIO;
 	}
 	mb->nr_pages -= n;
 
@@ -287,7 +300,7 @@ static long mb_deflate_step_locked(struct memballoon *mb, unsigned long want)
 static unsigned long mb_deflate_room_locked(struct memballoon *mb)
 {
 	lockdep_assert_held(&mb->lock);
-	if (!mb->vb || mb_virtio_deflate_on_oom(mb->vb))
+	if (mb->tp->ops->deflate_on_oom(mb->tp))
 		return mb->nr_pages;
 	return mb->nr_pages > mb->host_target ?
 	       mb->nr_pages - mb->host_target : 0;
@@ -302,7 +315,7 @@ static unsigned long mb_deflate_room_locked(struct memballoon *mb)
  * while we hold mb->lock (mb_migratepage() only trylocks), so compaction
  * puts them back and we wait for that.  A device that stopped answering is
  * reset before this is called (mb_virtio_remove()), so then nothing is
- * sent and every page comes back.
+ * sent and every page comes back (see mb_transport_ops.tell_deflate).
  */
 void mb_release_all_locked(struct memballoon *mb)
 {
@@ -338,8 +351,9 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 
 	while (done < b->nr_pages && reason == MEMBALLOON_STOP_DONE) {
 		unsigned long step = min_t(u64, b->nr_pages - done, step_max);
-		unsigned long n = 0;
-		struct page *page;
+		unsigned long n = 0, refused = 0;
+		struct page *page, *next;
+		LIST_HEAD(unnameable);
 		LIST_HEAD(pages);
 
 		while (n < step) {
@@ -361,9 +375,22 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 				reason = MEMBALLOON_STOP_NOMEM;
 				break;
 			}
+			if (!mb_page_nameable(page)) {
+				/* Kept aside so the allocator hands out another. */
+				list_add(&page->lru, &unnameable);
+				if (++refused > MB_PAGES_PER_STEP) {
+					reason = MEMBALLOON_STOP_NOMEM;
+					break;
+				}
+				continue;
+			}
 			list_add(&page->lru, &pages);
 			n++;
 			cond_resched();
+		}
+		list_for_each_entry_safe(page, next, &unnameable, lru) {
+			list_del(&page->lru);
+			put_page(page);
 		}
 		if (n && !mb_inflate_step(mb, &pages, n)) {
 			reason = MEMBALLOON_STOP_HOST;
@@ -526,6 +553,7 @@ static int mb_migratepage(struct balloon_dev_info *b_dev_info,
 {
 	struct memballoon *mb = container_of(b_dev_info, struct memballoon,
 					     b_dev_info);
+	struct mb_transport *tp;
 
 	/*
 	 * Do not wait for an inflate or deflate step: failing with -EAGAIN
@@ -535,11 +563,17 @@ static int mb_migratepage(struct balloon_dev_info *b_dev_info,
 	 */
 	if (!mutex_trylock(&mb->lock))
 		return -EAGAIN;
+	tp = mb->tp;
 	/*
 	 * A host that stopped answering could not be told of the swap, and
 	 * may still use @page: leave the page where it is.
 	 */
-	if (mb->vb && mb_virtio_broken(mb->vb)) {
+	if (tp->ops->broken(tp)) {
+		mutex_unlock(&mb->lock);
+		return -EAGAIN;
+	}
+	/* The host could not be told where the page went: try another. */
+	if (!mb_page_nameable(newpage)) {
 		mutex_unlock(&mb->lock);
 		return -EAGAIN;
 	}
@@ -552,12 +586,10 @@ static int mb_migratepage(struct balloon_dev_info *b_dev_info,
 	 * in between, @page simply stays with it (the device is reset
 	 * before anything is released, see mb_virtio_remove()).
 	 */
-	if (mb->vb) {
-		mb_virtio_queue_page(mb->vb, newpage);
-		if (mb_virtio_tell_inflate(mb->vb)) {
-			mb_virtio_queue_page(mb->vb, page);
-			mb_virtio_tell_deflate(mb->vb);
-		}
+	tp->ops->queue_page(tp, newpage);
+	if (tp->ops->tell_inflate(tp)) {
+		tp->ops->queue_page(tp, page);
+		tp->ops->tell_deflate(tp);
 	}
 
 	mb_migrate_release(page);
@@ -620,7 +652,7 @@ static int mb_oom_notify(struct notifier_block *nb, unsigned long unused,
 		return NOTIFY_OK;
 	}
 	/* virtio spec 5.5.6.1: only with DEFLATE_ON_OOM negotiated. */
-	if (mb->vb && !mb_virtio_deflate_on_oom(mb->vb)) {
+	if (!mb->tp->ops->deflate_on_oom(mb->tp)) {
 		mutex_unlock(&mb->lock);
 		return NOTIFY_OK;
 	}
@@ -707,6 +739,7 @@ static void mb_init_balloon(struct memballoon *mb)
 	mutex_init(&mb->lock);
 	mutex_init(&mb->cfg_lock);
 	INIT_WORK(&mb->actual_work, mb_actual_work);
+	mb->tp = &mb_sim_transport;
 	balloon_devinfo_init(&mb->b_dev_info);
 	mb->b_dev_info.migratepage = mb_migratepage;
 	mutex_lock(&mb->lock);
@@ -730,17 +763,23 @@ static int __init mb_init(void)
 	err = register_memory_notifier(&mb_memory_nb);
 	if (err)
 		goto out_oom;
-	err = mb_chardev_register();
-	if (err)
-		goto out_memory;
-	/* Last: a device may bind and start talking at once. */
+	/* A device may bind and start talking at once: its events wait. */
 	err = mb_virtio_register();
 	if (err)
-		goto out_chardev;
+		goto out_memory;
+	/*
+	 * Last: nobody can inflate before everything else is up, so a failed
+	 * registration above never leaves pages behind, nor a migratepage
+	 * callback pointing into module text that is about to go away.
+	 */
+	err = mb_chardev_register();
+	if (err)
+		goto out_virtio;
 	return 0;
 
-out_chardev:
-	mb_chardev_unregister();
+out_virtio:
+	/* Returns the device's pages and tells the host. */
+	mb_virtio_unregister();
 out_memory:
 	unregister_memory_notifier(&mb_memory_nb);
 out_oom:

@@ -101,6 +101,7 @@ static long mb_get_api(void __user *uarg)
 static long mb_get_state(struct memballoon *mb, void __user *uarg)
 {
 	struct memballoon_state st;
+	struct mb_transport *tp;
 	int argsz;
 
 	argsz = mb_copy_arg_sized(&st, sizeof(st), MEMBALLOON_STATE_SIZE_V1,
@@ -111,20 +112,16 @@ static long mb_get_state(struct memballoon *mb, void __user *uarg)
 		return -EINVAL;
 
 	mutex_lock(&mb->lock);
+	tp = mb->tp;
 	st.state_flags = 0;
 	if (mb->in_totalram)
 		st.state_flags |= MEMBALLOON_STATE_F_BALLOON_IN_TOTALRAM;
-	if (mb->vb && mb_virtio_broken(mb->vb))
+	if (tp->ops->broken(tp))
 		st.state_flags |= MEMBALLOON_STATE_F_HOST_BROKEN;
-	if (mb->vb) {
-		st.transport = MEMBALLOON_TRANSPORT_VIRTIO;
-		st.host_features = mb_virtio_features(mb->vb);
-		st.target_pages = mb->host_target;
-	} else {
-		st.transport = MEMBALLOON_TRANSPORT_SIMULATE;
-		st.host_features = 0;
-		st.target_pages = mb->sim_target;
-	}
+	st.transport = tp->ops->transport;
+	st.host_features = tp->ops->features(tp);
+	st.target_pages = tp->ops->host_target ? mb->host_target :
+						 mb->sim_target;
 	st.actual_pages = mb->nr_pages;
 	st.total_ram_pages = totalram_pages();
 	st.oom_freed_pages = mb->oom_freed_pages;
@@ -200,8 +197,7 @@ static long mb_set_stats(struct memballoon *mb, void __user *uarg)
 	spin_unlock_irq(&mb->stats_lock);
 
 	mutex_lock(&mb->lock);
-	if (mb->vb)
-		mb_virtio_stats_changed(mb->vb);
+	mb->tp->ops->stats_changed(mb->tp);
 	mutex_unlock(&mb->lock);
 	return 0;
 }
@@ -232,15 +228,19 @@ static long mb_sim_set_target(struct memballoon *mb, void __user *uarg)
 		return ret;
 
 	mutex_lock(&mb->lock);
-	if (mb->vb)
+	if (mb->tp->ops->host_target)
 		err = -EOPNOTSUPP;	/* the host owns the target */
 	else if (t.target_pages > mb_guest_ram_pages(mb))
 		err = -EINVAL;
 	else
 		mb->sim_target = t.target_pages;
-	mutex_unlock(&mb->lock);
+	/*
+	 * Under the lock: a device attaching right after must not have its
+	 * TARGET event overwritten by this stale one (events coalesce).
+	 */
 	if (!err)
 		mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, t.target_pages);
+	mutex_unlock(&mb->lock);
 	return err;
 }
 

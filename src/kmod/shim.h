@@ -4,10 +4,12 @@
  *
  * balloon.c  page handling, OOM and memory notifiers, events, module init
  * chardev.c  /dev/memballoon: ioctls, read() and poll()
+ * sim.c      the simulate transport
  * virtio.c   the virtio-balloon transport
  *
- * With no virtio device bound the shim is in simulate mode: pages still
- * leave the page allocator, but nobody is told about them.
+ * The balloon always has a transport (struct mb_transport).  With no
+ * device bound it is the simulate one: pages still leave the page
+ * allocator, but nobody is told about them.
  */
 #ifndef _MEMBALLOON_SHIM_H
 #define _MEMBALLOON_SHIM_H
@@ -124,11 +126,66 @@
 /* Events kept for the reader; the oldest is dropped when full. */
 #define MB_EVENT_QUEUE_LEN	64
 
-struct mb_virtio;
+struct mb_transport;
+
+/**
+ * struct mb_transport_ops - what the balloon core asks of a transport
+ * @transport:	MEMBALLOON_TRANSPORT_*, for GET_STATE
+ * @host_target: the host sets the target (mb->host_target); without it
+ *		the daemon does, with SIM_SET_TARGET (mb->sim_target)
+ * @broken:	whether the host stopped answering: no page may go to it or
+ *		come back from it, except after @tell_deflate says the host
+ *		has forgotten them.  With mb->lock, or READ_ONCE semantics
+ *		under mb->cfg_lock.
+ * @queue_page:	add one kernel page to the next message to the host; the
+ *		transport names it in its own units.  The core queues at
+ *		most MB_PAGES_PER_STEP pages between two tells, all of them
+ *		below mb_page_nameable()'s limit.
+ * @tell_inflate: send the queued pages as loaned and wait, bounded by
+ *		MEMBALLOON_HOST_TIMEOUT_MS, until the host has them.  Return
+ *		false if it did not answer (the transport is broken from
+ *		then on).
+ * @tell_deflate: the same for pages given back; true without telling
+ *		anyone once the host has been reset and forgot its pages.
+ * @set_actual:	tell the host the balloon's size in kernel pages.  Called
+ *		with mb->cfg_lock held and never mb->lock: it may allocate.
+ * @deflate_on_oom: whether pages may come back without the host's consent,
+ *		on OOM or below its target (virtio spec 5.5.6.1).  mb->lock.
+ * @features:	host feature bits for GET_STATE (MEMBALLOON_HOST_F_*).
+ * @stats_changed: SET_STATS stored new statistics (mb->lock held).
+ *
+ * Every call is made with mb->lock held (see struct memballoon for what
+ * that forbids), except @set_actual and the @broken before it, which
+ * mb_sync_actual() makes under mb->cfg_lock.  None may be NULL.
+ */
+struct mb_transport_ops {
+	u32 transport;
+	bool host_target;
+	bool (*broken)(struct mb_transport *tp);
+	void (*queue_page)(struct mb_transport *tp, struct page *page);
+	bool (*tell_inflate)(struct mb_transport *tp);
+	bool (*tell_deflate)(struct mb_transport *tp);
+	void (*set_actual)(struct mb_transport *tp, unsigned long nr_pages);
+	bool (*deflate_on_oom)(struct mb_transport *tp);
+	u64 (*features)(struct mb_transport *tp);
+	void (*stats_changed)(struct mb_transport *tp);
+};
+
+/**
+ * struct mb_transport - a transport the balloon can use
+ * @ops:	its operations
+ *
+ * Embedded in the transport's own state, which the operations reach with
+ * container_of(), so one pointer (memballoon.tp) names both the operations
+ * and the state they work on, and switching transports is a single store.
+ */
+struct mb_transport {
+	const struct mb_transport_ops *ops;
+};
 
 /**
  * struct memballoon - the one balloon this module manages
- * @lock:	serialises balloon size changes, @nr_pages, @vb and the
+ * @lock:	serialises balloon size changes, @nr_pages, @tp and the
  *		PFN traffic with the host.  Rule: code holding @lock never
  *		allocates memory, never touches user memory and never does
  *		config space I/O (which allocates on some transports, e.g.
@@ -142,7 +199,9 @@ struct mb_virtio;
  * @b_dev_info:	the pages, in the form balloon compaction knows
  * @nr_pages:	pages held, our own count (@lock); includes pages that
  *		compaction has isolated from @b_dev_info.pages right now
- * @vb:		the bound virtio device, NULL in simulate mode (@lock)
+ * @tp:		the transport, never NULL: &mb_sim_transport while no
+ *		device is bound (written under @lock, read with it held or
+ *		with READ_ONCE under @cfg_lock, see mb_sync_actual())
  * @sim_target:	target set by SIM_SET_TARGET (@lock)
  * @host_target: the host's target in kernel pages (@lock)
  * @oom_freed_pages: pages released by the OOM notifier since load (@lock)
@@ -177,7 +236,7 @@ struct memballoon {
 	struct work_struct actual_work;
 	struct balloon_dev_info b_dev_info;
 	unsigned long nr_pages;
-	struct mb_virtio *vb;
+	struct mb_transport *tp;
 	u64 sim_target;
 	u64 host_target;
 	u64 oom_freed_pages;
@@ -221,24 +280,15 @@ void mb_sync_actual(struct memballoon *mb);
 void mb_set_accounting_locked(struct memballoon *mb, bool in_totalram);
 unsigned long mb_guest_ram_pages(struct memballoon *mb);
 
+/* sim.c: no device bound */
+extern struct mb_transport mb_sim_transport;
+
 /* chardev.c */
 int mb_chardev_register(void);
 void mb_chardev_unregister(void);
 
-/*
- * virtio.c: the PFN calls are made with mb->lock held; set_actual with
- * mb->cfg_lock held and never mb->lock.
- */
+/* virtio.c: binding a device makes it the transport, until it goes */
 int mb_virtio_register(void);
 void mb_virtio_unregister(void);
-void mb_virtio_queue_page(struct mb_virtio *vb, struct page *page);
-bool mb_virtio_tell_inflate(struct mb_virtio *vb);
-bool mb_virtio_tell_deflate(struct mb_virtio *vb);
-bool mb_virtio_broken(struct mb_virtio *vb);
-bool mb_virtio_gone(struct mb_virtio *vb);
-void mb_virtio_set_actual(struct mb_virtio *vb, unsigned long nr_pages);
-bool mb_virtio_deflate_on_oom(struct mb_virtio *vb);
-u64 mb_virtio_features(struct mb_virtio *vb);
-void mb_virtio_stats_changed(struct mb_virtio *vb);
 
 #endif /* _MEMBALLOON_SHIM_H */

@@ -42,6 +42,7 @@ enum {
 
 /**
  * struct mb_virtio - one bound virtio-balloon device
+ * @tp:		the balloon's handle on it (mb_virtio_ops)
  * @vdev:	the device
  * @inflate_vq:	PFN queue for inflating; used under mb->lock only
  * @deflate_vq:	PFN queue for deflating; used under mb->lock only
@@ -67,6 +68,7 @@ enum {
  * @stop:	no new work may be queued (detached)
  */
 struct mb_virtio {
+	struct mb_transport tp;
 	struct virtio_device *vdev;
 	struct virtqueue *inflate_vq;
 	struct virtqueue *deflate_vq;
@@ -91,24 +93,30 @@ struct mb_virtio {
 /* Set while a device is bound, so a second one is refused. */
 static unsigned long mb_virtio_claimed;
 
+static struct mb_virtio *to_mb_virtio(struct mb_transport *tp)
+{
+	return container_of(tp, struct mb_virtio, tp);
+}
+
 /* ---- PFN traffic (called with mb->lock held) --------------------------- */
 
 /**
  * mb_virtio_queue_page() - add one page's PFNs to the next message
- * @vb:   the device
+ * @tp:   the device
  * @page: the page
  *
  * The balloon core never queues more than MB_PAGES_PER_STEP pages between
  * two mb_virtio_tell_*() calls, so the buffer cannot overflow.
  */
-void mb_virtio_queue_page(struct mb_virtio *vb, struct page *page)
+static void mb_virtio_queue_page(struct mb_transport *tp, struct page *page)
 {
 	/*
 	 * virtio PFNs are 32-bit and count 4 KiB: a larger kernel page is
-	 * several consecutive virtio PFNs, first one at its start.  Like
-	 * the stock driver we truncate above 16 TiB of guest memory.
+	 * several consecutive virtio PFNs, first one at its start.  Pages at
+	 * or above 16 TiB never get here (mb_page_nameable()).
 	 */
 	u32 pfn = page_to_pfn(page) * MB_VIRTIO_PFNS_PER_PAGE;
+	struct mb_virtio *vb = to_mb_virtio(tp);
 	unsigned int i;
 
 	if (WARN_ON_ONCE(vb->nr_pfns + MB_VIRTIO_PFNS_PER_PAGE >
@@ -127,15 +135,14 @@ static void mb_virtio_ack(struct virtqueue *vq)
 }
 
 /* Whether the device stopped answering; with mb->lock or READ_ONCE. */
-bool mb_virtio_broken(struct mb_virtio *vb)
+static bool mb_virtio_broken(struct mb_virtio *vb)
 {
 	return READ_ONCE(vb->broken) || READ_ONCE(vb->gone);
 }
 
-/* Whether the device has been reset for removal (mb->lock). */
-bool mb_virtio_gone(struct mb_virtio *vb)
+static bool mb_virtio_tp_broken(struct mb_transport *tp)
 {
-	return vb->gone;
+	return mb_virtio_broken(to_mb_virtio(tp));
 }
 
 /* Look again for a broken queue this often: breaking wakes nobody. */
@@ -205,13 +212,25 @@ static bool mb_virtio_tell(struct mb_virtio *vb, struct virtqueue *vq)
 	}
 }
 
-bool mb_virtio_tell_inflate(struct mb_virtio *vb)
+static bool mb_virtio_tell_inflate(struct mb_transport *tp)
 {
+	struct mb_virtio *vb = to_mb_virtio(tp);
+
 	return mb_virtio_tell(vb, vb->inflate_vq);
 }
 
-bool mb_virtio_tell_deflate(struct mb_virtio *vb)
+/*
+ * A device that is gone has been reset for removal (@gone, mb->lock): it
+ * forgot every page, so there is nobody to tell.
+ */
+static bool mb_virtio_tell_deflate(struct mb_transport *tp)
 {
+	struct mb_virtio *vb = to_mb_virtio(tp);
+
+	if (vb->gone) {
+		vb->nr_pfns = 0;
+		return true;
+	}
 	return mb_virtio_tell(vb, vb->deflate_vq);
 }
 
@@ -220,7 +239,7 @@ bool mb_virtio_tell_deflate(struct mb_virtio *vb)
  * PFNs alone does not move it.  The field counts 4 KiB pages, le32.
  * Called with mb->cfg_lock, never mb->lock (mb_sync_actual()).
  */
-void mb_virtio_set_actual(struct mb_virtio *vb, unsigned long nr_pages)
+static void mb_virtio_set_actual(struct mb_virtio *vb, unsigned long nr_pages)
 {
 	u32 actual = nr_pages * MB_VIRTIO_PFNS_PER_PAGE;
 
@@ -228,14 +247,25 @@ void mb_virtio_set_actual(struct mb_virtio *vb, unsigned long nr_pages)
 			 &actual);
 }
 
-bool mb_virtio_deflate_on_oom(struct mb_virtio *vb)
+static void mb_virtio_tp_set_actual(struct mb_transport *tp,
+				    unsigned long nr_pages)
+{
+	mb_virtio_set_actual(to_mb_virtio(tp), nr_pages);
+}
+
+static bool mb_virtio_deflate_on_oom(struct mb_virtio *vb)
 {
 	return virtio_has_feature(vb->vdev, VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
 }
 
-u64 mb_virtio_features(struct mb_virtio *vb)
+static bool mb_virtio_tp_deflate_on_oom(struct mb_transport *tp)
 {
-	return vb->vdev->features;
+	return mb_virtio_deflate_on_oom(to_mb_virtio(tp));
+}
+
+static u64 mb_virtio_features(struct mb_transport *tp)
+{
+	return to_mb_virtio(tp)->vdev->features;
 }
 
 /* ---- target ------------------------------------------------------------ */
@@ -376,11 +406,26 @@ static void mb_virtio_stats_request(struct virtqueue *vq)
 }
 
 /* SET_STATS happened: a held buffer can now be answered. */
-void mb_virtio_stats_changed(struct mb_virtio *vb)
+static void mb_virtio_stats_changed(struct mb_transport *tp)
 {
+	struct mb_virtio *vb = to_mb_virtio(tp);
+
 	if (vb->stats_vq)
 		mb_virtio_stats_queue_work(vb);
 }
+
+static const struct mb_transport_ops mb_virtio_ops = {
+	.transport	= MEMBALLOON_TRANSPORT_VIRTIO,
+	.host_target	= true,
+	.broken		= mb_virtio_tp_broken,
+	.queue_page	= mb_virtio_queue_page,
+	.tell_inflate	= mb_virtio_tell_inflate,
+	.tell_deflate	= mb_virtio_tell_deflate,
+	.set_actual	= mb_virtio_tp_set_actual,
+	.deflate_on_oom	= mb_virtio_tp_deflate_on_oom,
+	.features	= mb_virtio_features,
+	.stats_changed	= mb_virtio_stats_changed,
+};
 
 /* ---- binding ----------------------------------------------------------- */
 
@@ -448,10 +493,12 @@ static void mb_virtio_attach(struct mb_virtio *vb)
 	mb->sim_target = 0;
 	WRITE_ONCE(vb->broken, false);
 	WRITE_ONCE(vb->gone, false);
-	mb->vb = vb;
+	/* One store: mb_sync_actual() reads it without mb->lock. */
+	WRITE_ONCE(mb->tp, &vb->tp);
 	mb->host_target = target;
-	mutex_unlock(&mb->lock);
+	/* Under the lock, as SIM_SET_TARGET's: the newest target wins. */
 	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, target);
+	mutex_unlock(&mb->lock);
 
 	/* A fresh stats queue is empty: the buffer is ours. */
 	vb->stats_held = true;
@@ -482,19 +529,20 @@ static void mb_virtio_detach(struct mb_virtio *vb)
 	mutex_lock(&mb->lock);
 	mb_release_all_locked(mb);
 	tell = !mb_virtio_broken(vb);
-	mb->vb = NULL;
+	WRITE_ONCE(mb->tp, &mb_sim_transport);
 	mb->host_target = 0;
 	mb->sim_target = 0;
 	if (!mb->nr_pages)
 		mb_set_accounting_locked(mb, false);
+	/* Under the lock: a SIM_SET_TARGET right after is the newest. */
+	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, 0);
 	mutex_unlock(&mb->lock);
 
-	/* After mb->vb is cleared: no mb_sync_actual() can use @vb now. */
+	/* After mb->tp left @vb: no mb_sync_actual() can use @vb now. */
 	mutex_lock(&mb->cfg_lock);
 	if (tell)
 		mb_virtio_set_actual(vb, 0);
 	mutex_unlock(&mb->cfg_lock);
-	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, 0);
 }
 
 static int mb_virtio_probe(struct virtio_device *vdev)
@@ -525,6 +573,7 @@ static int mb_virtio_probe(struct virtio_device *vdev)
 	if (!vb->stats_buf)
 		goto out_free_pfns;
 
+	vb->tp.ops = &mb_virtio_ops;
 	vb->vdev = vdev;
 	init_waitqueue_head(&vb->acked);
 	atomic_set(&vb->acks, 0);
