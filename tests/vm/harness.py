@@ -1395,6 +1395,11 @@ def main(argv=None):
     ap.add_argument('--arch', default=arches.DEFAULT_ARCH,
                     choices=sorted(arches.ARCHS) + sorted(arches.ALIASES),
                     help='guest architecture (default amd64)')
+    ap.add_argument('--seed', type=int, default=None,
+                    help='fuzz: seed of the calls (default: random, printed)')
+    ap.add_argument('--fuzz-calls', type=int,
+                    default=int(os.environ.get('MBT_FUZZ_CALLS') or 100000),
+                    help='fuzz: calls per run (default 100000, or $MBT_FUZZ_CALLS)')
     ap.add_argument('scenarios', nargs='*', metavar='SCENARIO')
     a = ap.parse_args(argv)
     arch = arches.get(a.arch)
@@ -1432,6 +1437,8 @@ def main(argv=None):
             BUILD = target.build_dir
     env = Env(accel=a.accel, target=target, arch=arch)
     env.selected = [] if a.selftest else todo
+    env.fuzz_seed = a.seed
+    env.fuzz_calls = a.fuzz_calls
     env.prepare()
     if a.selftest:
         return selftest(env)
@@ -1457,6 +1464,7 @@ def main(argv=None):
 sys.modules.setdefault('harness', sys.modules[__name__])
 import daemon  # noqa: E402,F401  pylint: disable=wrong-import-position
 import pressure  # noqa: E402,F401  pylint: disable=wrong-import-position
+import fuzz  # noqa: E402,F401  pylint: disable=wrong-import-position
 
 if __name__ == '__main__':
     sys.exit(main())
