@@ -8,7 +8,7 @@ opens) and check each result against what the header allows, while
 compact_memory is written in a loop, an OOM hog is killed over and over,
 and an event reader polls.  This half unplugs and replugs the
 virtio-balloon device (device_del / device_add, ACPI hotplug on -M pc)
-every 2-5 s for as long as the writers run, each new device with
+every 1-3 s after it attached, for as long as the writers run, each new device with
 deflate-on-oom and stats polling every second, its host target a few MiB
 or none.  At the end it plugs a device in if none is there, sets the
 target to 0, and checks query-balloon's actual against what the guest
@@ -58,6 +58,23 @@ def _dev(n):
     return 'bal%d' % n
 
 
+def _wait_driver_ok(g, dev, timeout):
+    """Seconds until the guest's driver of @dev set DRIVER_OK
+    (x-query-virtio-status, QEMU 7.2+), or None (not within @timeout, or
+    QEMU cannot tell)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            r = g.qmp.cmd('x-query-virtio-status',
+                          path='/machine/peripheral/%s/virtio-backend' % dev)
+        except harness.QmpError:
+            return None
+        if 'DRIVER_OK' in str(r.get('status')):
+            return time.monotonic() - t0
+        time.sleep(0.1)
+    return None
+
+
 def _wait_deleted(g, dev, timeout):
     """Wait for DEVICE_DELETED of @dev itself (QEMU also sends one for its
     virtio-backend child first)."""
@@ -83,7 +100,7 @@ def sc_fuzz(env):
     calls = getattr(env, 'fuzz_calls', None) or DEFAULT_CALLS
     log('#   fuzz seed %d (%d calls; again: tests/vm/run --seed %d fuzz)' % (seed, calls, seed))
     rng = random.Random(seed)
-    st = {'n': 0, 'present': True, 'cycles': 0, 'del_s': [], 'guest_s': None}
+    st = {'n': 0, 'present': True, 'cycles': 0, 'del_s': [], 'attach_s': [], 'guest_s': None}
 
     def polling(g):
         g.qmp.cmd('qom-set', path='/machine/peripheral/%s' % _dev(st['n']),
@@ -91,13 +108,16 @@ def sc_fuzz(env):
 
     def unplug(g):
         t = time.monotonic()
+        g.logf.write('# harness: %.2f s: device_del %s\n' % (t - st['t0'], _dev(st['n'])))
         g.qmp.cmd('device_del', id=_dev(st['n']))
-        _wait_deleted(g, _dev(st['n']), 30)
+        _wait_deleted(g, _dev(st['n']), 60)
         st['present'] = False
         st['del_s'].append(time.monotonic() - t)
 
     def replug(g):
         st['n'] += 1
+        g.logf.write('# harness: %.2f s: device_add %s\n' % (time.monotonic() - st['t0'],
+                                                         _dev(st['n'])))
         g.qmp.cmd('device_add', driver='virtio-balloon-pci', id=_dev(st['n']),
                   **{'deflate-on-oom': True})
         st['present'] = True
@@ -106,6 +126,7 @@ def sc_fuzz(env):
     def body(g):
         g.ready('fuzz-start')
         polling(g)
+        st['t0'] = time.monotonic()
         g.go('fuzz-start')
 
         def done():
@@ -116,13 +137,18 @@ def sc_fuzz(env):
             while time.monotonic() < end and not done():
                 time.sleep(0.05)
         while not done():
-            nap(rng.uniform(2.0, 5.0))
+            nap(rng.uniform(1.0, 3.0))
             if done():
                 break
             st['cycles'] += 1
             unplug(g)
             nap(rng.uniform(0.2, 1.0))
             replug(g)
+            # The guest attaches in 2-5 s when busy: give the new device
+            # time with the driver bound before the next unplug.
+            ok = _wait_driver_ok(g, _dev(st['n']), 15)
+            if ok is not None:
+                st['attach_s'].append(ok)
             # A host target of a few MiB (TARGET events, config changes).
             g.set_balloon(rng.choice([0, 0, 8, 32]) * MIB)
         args = g.ready('fuzz-done')
@@ -142,11 +168,11 @@ def sc_fuzz(env):
     for line in g.lines:
         if line.startswith('fuzz ') or line.startswith('fuzz:'):
             log('#   ' + line)
-    dels = st['del_s']
+    def med_max(v):
+        return '%.2f/%.2f s' % (statistics.median(v), max(v)) if v else '-'
     log('#   fuzz: %d unplug/replug cycles during the run (device_del -> DEVICE_DELETED '
-        'median %.2f s, max %.2f s), guest time %s s' % (
-            st['cycles'], statistics.median(dels) if dels else 0, max(dels) if dels else 0,
-            st['guest_s']))
+        'median/max %s; device_add -> DRIVER_OK %s), guest time %s s' % (
+            st['cycles'], med_max(st['del_s']), med_max(st['attach_s']), st['guest_s']))
     if st['cycles'] < MIN_CYCLES:
         raise Fail('only %d unplug/replug cycles while the writers ran (want >= %d)' % (
             st['cycles'], MIN_CYCLES))
