@@ -100,7 +100,8 @@ def sc_fuzz(env):
     calls = getattr(env, 'fuzz_calls', None) or DEFAULT_CALLS
     log('#   fuzz seed %d (%d calls; again: tests/vm/run --seed %d fuzz)' % (seed, calls, seed))
     rng = random.Random(seed)
-    st = {'n': 0, 'present': True, 'cycles': 0, 'del_s': [], 'attach_s': [], 'guest_s': None}
+    st = {'n': 0, 'present': True, 'cycles': 0, 'del_s': [], 'attach_s': [],
+          'no_driver_ok': 0, 'guest_s': None}
 
     def polling(g):
         g.qmp.cmd('qom-set', path='/machine/peripheral/%s' % _dev(st['n']),
@@ -149,6 +150,8 @@ def sc_fuzz(env):
             ok = _wait_driver_ok(g, _dev(st['n']), 15)
             if ok is not None:
                 st['attach_s'].append(ok)
+            else:
+                st['no_driver_ok'] += 1
             # A host target of a few MiB (TARGET events, config changes).
             g.set_balloon(rng.choice([0, 0, 8, 32]) * MIB)
         args = g.ready('fuzz-done')
@@ -168,11 +171,13 @@ def sc_fuzz(env):
     for line in g.lines:
         if line.startswith('fuzz ') or line.startswith('fuzz:'):
             log('#   ' + line)
+
     def med_max(v):
         return '%.2f/%.2f s' % (statistics.median(v), max(v)) if v else '-'
     log('#   fuzz: %d unplug/replug cycles during the run (device_del -> DEVICE_DELETED '
-        'median/max %s; device_add -> DRIVER_OK %s), guest time %s s' % (
-            st['cycles'], med_max(st['del_s']), med_max(st['attach_s']), st['guest_s']))
+        'median/max %s; device_add -> DRIVER_OK %s, not within 15 s %d), guest time %s s' % (
+            st['cycles'], med_max(st['del_s']), med_max(st['attach_s']), st['no_driver_ok'],
+            st['guest_s']))
     if st['cycles'] < MIN_CYCLES:
         raise Fail('only %d unplug/replug cycles while the writers ran (want >= %d)' % (
             st['cycles'], MIN_CYCLES))
