@@ -671,9 +671,11 @@ static void make_arg(struct writer *w, unsigned op, bool valid, uint32_t argsz_f
                 case 0: x->nr_stats = MEMBALLOON_MAX_STATS + 1; break;
                 case 1: x->nr_stats = range(r, MEMBALLOON_MAX_STATS + 2, UINT32_MAX); break;
                 case 2:                                         /* a duplicate tag */
-                        if (n >= 2)
-                                x->stats[below(r, n)].tag = x->stats[(below(r, n - 1) + 1 +
-                                                                      0) % n].tag;
+                        if (n >= 2) {
+                                unsigned i = below(r, n), j = (i + 1 + below(r, n - 1)) % n;
+
+                                x->stats[i].tag = x->stats[j].tag;
+                        }
                         break;
                 case 3:                                         /* an unknown tag */
                         if (n)
