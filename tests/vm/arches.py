@@ -79,7 +79,7 @@ ARCHS = {
         'aarch64-linux-gnu-gcc', 'aarch64',
         extra_modules=['virtio_console'],
         not_here={'memory-offline': NO_DIMM_ARM,
-                  'device-unplug': NO_UNPLUG_ARM,
+                  'device-unplug': NO_UNPLUG_ARM, 'fuzz': NO_UNPLUG_ARM,
                   'surprise-removal': NO_Q35, 'host-silent': NO_Q35}),
     # x-vof=on: QEMU's Virtual Open Firmware instead of SLOF boots in
     # 2.5-4 s instead of 10-13 s.  The cap-* settings are what TCG can do
@@ -91,7 +91,7 @@ ARCHS = {
         ['-serial', 'chardev:ctl'],
         'powerpc64le-linux-gnu-gcc', 'ppc64le',
         not_here={'memory-offline': NO_HOTPLUG_PPC,
-                  'device-unplug': NO_HOTPLUG_PPC,
+                  'device-unplug': NO_HOTPLUG_PPC, 'fuzz': NO_HOTPLUG_PPC,
                   'surprise-removal': NO_Q35, 'host-silent': NO_Q35},
         nvram=True),
 }

@@ -1401,6 +1401,11 @@ def main(argv=None):
     ap.add_argument('--qemu', default=os.environ.get('MBT_QEMU') or 'system',
                     help='system (this machine\'s QEMU, the default) or 10 (QEMU 10 '
                     'from bookworm-backports, unpacked, not installed: tests/vm/qemus.py)')
+    ap.add_argument('--seed', type=int, default=None,
+                    help='fuzz: seed of the calls (default: random, printed)')
+    ap.add_argument('--fuzz-calls', type=int,
+                    default=int(os.environ.get('MBT_FUZZ_CALLS') or 100000),
+                    help='fuzz: calls per run (default 100000, or $MBT_FUZZ_CALLS)')
     ap.add_argument('scenarios', nargs='*', metavar='SCENARIO')
     a = ap.parse_args(argv)
     arch = arches.get(a.arch)
@@ -1441,6 +1446,8 @@ def main(argv=None):
     os.environ.update(env.qemu.env)
     log('# qemu %s (%s)' % (env.qemu.version, env.qemu.source))
     env.selected = [] if a.selftest else todo
+    env.fuzz_seed = a.seed
+    env.fuzz_calls = a.fuzz_calls
     env.prepare()
     if a.selftest:
         return selftest(env)
@@ -1466,6 +1473,7 @@ def main(argv=None):
 sys.modules.setdefault('harness', sys.modules[__name__])
 import daemon  # noqa: E402,F401  pylint: disable=wrong-import-position
 import pressure  # noqa: E402,F401  pylint: disable=wrong-import-position
+import fuzz  # noqa: E402,F401  pylint: disable=wrong-import-position
 
 if __name__ == '__main__':
     sys.exit(main())
