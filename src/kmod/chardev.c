@@ -153,6 +153,13 @@ static long mb_batch(struct memballoon *mb, void __user *uarg, bool inflate)
 		return -EINVAL;
 	if (b.nr_pages < 1 || b.nr_pages > MB_MAX_BATCH_PAGES)
 		return -EINVAL;
+	/*
+	 * The result goes back through @uarg: make sure it can be written
+	 * before anything moves (writing back the bytes just read changes
+	 * nothing), so that a -EFAULT never hides a step that was taken.
+	 */
+	if (copy_to_user(uarg, &b, sizeof(b)))
+		return -EFAULT;
 
 	err = inflate ? mb_inflate(mb, &b) : mb_deflate(mb, &b);
 	if (err)

@@ -1080,6 +1080,47 @@ TEST(inflate_deflate_above_max_batch)
         EXPECT_RET(batch(fd, MEMBALLOON_INFLATE, 1ULL << 32, &b), -EINVAL);
 }
 
+/* An argument the shim cannot write its result into: -EFAULT, and no
+ * page moved (the step is not taken and then reported as a failure). */
+TEST(inflate_deflate_readonly_arg)
+{
+        _cleanup_close_ int fd = writer();
+        struct memballoon_state s0, s1;
+        struct memballoon_batch *ro;
+        uint64_t m0 = meminfo_kb("MemTotal");
+
+        ASSERT(fd >= 0, "no writer");
+        ro = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        ASSERT(ro != MAP_FAILED, "mmap: %s", strerror(errno));
+        memset(ro, 0, sizeof(*ro));
+        ro->argsz = sizeof(*ro);
+        ro->nr_pages = 16;
+        ASSERT(mprotect(ro, page_size, PROT_READ) == 0, "mprotect: %s", strerror(errno));
+        ASSERT(get_state(fd, &s0) == 0, "GET_STATE");
+        EXPECT_RET(xioctl(fd, MEMBALLOON_INFLATE, ro), -EFAULT);
+        ASSERT(get_state(fd, &s1) == 0, "GET_STATE");
+        EXPECT(s1.actual_pages == s0.actual_pages, "INFLATE moved %lld pages before its -EFAULT",
+               (long long) (s1.actual_pages - s0.actual_pages));
+        EXPECT(meminfo_kb("MemTotal") == m0, "MemTotal changed");
+        ASSERT(mprotect(ro, page_size, PROT_READ | PROT_WRITE) == 0, "mprotect: %s", strerror(errno));
+        EXPECT_RET(xioctl(fd, MEMBALLOON_INFLATE, ro), 0);
+        EXPECT(ro->done_pages == 16, "done %llu", (unsigned long long) ro->done_pages);
+        ro->argsz = sizeof(*ro);
+        ro->flags = 0;
+        ro->nr_pages = 16;
+        ro->reserved0 = 0;
+        ASSERT(mprotect(ro, page_size, PROT_READ) == 0, "mprotect: %s", strerror(errno));
+        EXPECT_RET(xioctl(fd, MEMBALLOON_DEFLATE, ro), -EFAULT);
+        ASSERT(get_state(fd, &s1) == 0, "GET_STATE");
+        EXPECT(s1.actual_pages == s0.actual_pages + 16, "DEFLATE moved pages before its -EFAULT: "
+               "actual %llu, want %llu", (unsigned long long) s1.actual_pages,
+               (unsigned long long) (s0.actual_pages + 16));
+        ASSERT(mprotect(ro, page_size, PROT_READ | PROT_WRITE) == 0, "mprotect: %s", strerror(errno));
+        EXPECT_RET(xioctl(fd, MEMBALLOON_DEFLATE, ro), 0);
+        EXPECT(meminfo_kb("MemTotal") == m0, "MemTotal not restored");
+        munmap(ro, page_size);
+}
+
 TEST(inflate_deflate_batch_results)
 {
         _cleanup_close_ int fd = writer();

@@ -16,6 +16,11 @@
  *  - flags (and every field named reserved*) must be zero unless a flag is
  *    defined below, else -EINVAL.
  *  - An unknown command gets -ENOTTY.
+ *  - An argument that cannot be read, or written where the command
+ *    returns results in it, gets -EFAULT.  INFLATE and DEFLATE check that
+ *    they can write their result before they take a step, so a -EFAULT
+ *    from them means nothing moved (unless the caller made the argument
+ *    unwritable while the call ran; GET_STATE then tells).
  *  - The ioctl numbers below encode the size of the version-1 structs and
  *    never change.  A struct that grows at the end keeps its number (its
  *    definition then uses the version-1 size), and argsz says how much was
