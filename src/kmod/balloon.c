@@ -647,7 +647,7 @@ static int mb_oom_notify(struct notifier_block *nb, unsigned long unused,
 
 	if (!mb_oom_lock(mb)) {
 		atomic64_inc(&mb->oom_lock_missed);
-		pr_warn_ratelimited("OOM: the balloon stayed busy for %d ms (host not answering?); released nothing\n",
+		pr_warn_ratelimited("OOM: the balloon stayed busy for %d ms (a step waiting for the host, or the device being removed or added); released nothing\n",
 				    MB_OOM_LOCK_WAIT_MS);
 		return NOTIFY_OK;
 	}

@@ -138,9 +138,10 @@ struct memballoon_api {
  * @stats_requests: out: stats requests from the host since load
  * @stats_late:	    out: requests answered with the previous figures because
  *		    no SET_STATS came within MEMBALLOON_STATS_HOLD_MS
- * @oom_busy:	    out: OOM notifier calls that released nothing because a
- *		    balloon step held the lock for longer than it waits (the
- *		    host not answering)
+ * @oom_busy:	    out: OOM notifier calls that released nothing because the
+ *		    balloon lock was held for longer than it waits (a step
+ *		    waiting for a host that does not answer, or the device
+ *		    being removed or added)
  */
 struct memballoon_state {
 	__u32 argsz;
