@@ -65,8 +65,13 @@ NO_HOTPLUG_PPC = ('pseries hotplug: QEMU takes the DIMM and the device_del, but 
                   'never released; VOF, no rtas_errd/drmgr in the initramfs)')
 NO_Q35 = ('q35 with a pcie-root-port whose slot power the guest cuts (native '
           'pciehp): an x86 machine model')
-DAEMON_REASON = ('needs memballoond/memballoonctl, which are built for this '
-                 'machine only (libsystemd, libudev, libconfig, libjson-c)')
+# The userspace is cross-built for arm64 and ppc64el (tests/vm/cross.py);
+# these daemon scenarios have passed there under TCG.  The others have not
+# been run there yet: their timings (inflate rates, pressure waves, the
+# auto-loan's 64 MiB/s user) were set on amd64 under KVM or TCG.
+DAEMON_FOREIGN = {'daemon-roundtrip'}
+DAEMON_REASON = ('not run under this arch yet (the userspace is cross-built, '
+                 'tests/vm/cross.py; timings were set on amd64)')
 
 ARCHS = {
     'amd64': Arch(
@@ -79,6 +84,7 @@ ARCHS = {
         'aarch64-linux-gnu-gcc', 'aarch64',
         extra_modules=['virtio_console'],
         not_here={'memory-offline': NO_DIMM_ARM,
+                  'hotplug-online': NO_DIMM_ARM, 'hotplug-none': NO_DIMM_ARM,
                   'device-unplug': NO_UNPLUG_ARM,
                   'surprise-removal': NO_Q35, 'host-silent': NO_Q35}),
     # x-vof=on: QEMU's Virtual Open Firmware instead of SLOF boots in
@@ -91,6 +97,7 @@ ARCHS = {
         ['-serial', 'chardev:ctl'],
         'powerpc64le-linux-gnu-gcc', 'ppc64le',
         not_here={'memory-offline': NO_HOTPLUG_PPC,
+                  'hotplug-online': NO_HOTPLUG_PPC, 'hotplug-none': NO_HOTPLUG_PPC,
                   'device-unplug': NO_HOTPLUG_PPC,
                   'surprise-removal': NO_Q35, 'host-silent': NO_Q35},
         nvram=True),
@@ -137,7 +144,7 @@ def unavailable(arch, name, module):
     None."""
     if name in arch.not_here:
         return arch.not_here[name]
-    if arch.foreign and module in ('daemon', 'pressure'):
+    if arch.foreign and module in ('daemon', 'pressure') and name not in DAEMON_FOREIGN:
         return DAEMON_REASON
     return None
 

@@ -19,6 +19,7 @@ import os
 import re
 import time
 
+import cross
 import harness
 from harness import BAL, MIB, Fail, log, run_cmd, scenario
 
@@ -63,6 +64,23 @@ def build_userspace(env):
         if missing:
             env.userspace_err = 'MBT_USERSPACE_DIR=%s lacks %s' % (given, ' '.join(missing))
             return False
+        wrong = [b for b in USERSPACE_BINS if cross.elf_machine(
+            os.path.join(bindir, b)) != cross.EM[env.arch.name]]
+        if wrong:
+            env.userspace_err = 'MBT_USERSPACE_DIR=%s: %s not built for %s' % (
+                given, ' '.join(wrong), env.arch.name)
+            return False
+        if env.arch.foreign:
+            # Their libraries come from the sysroot (tests/vm/cross.py).
+            try:
+                env.sysroot = cross.sysroot(env.target.m, env.arch)
+            except env.target.m.LegError as e:
+                env.userspace_err = 'sysroot for %s: %s' % (env.arch.name, e)
+                return False
+    elif env.arch.foreign:
+        if not cross_build(env, logf):
+            return False
+        bindir = env.userspace_dir
     else:
         bindir = os.path.join(harness.BUILD, 'userspace')
         os.makedirs(bindir, exist_ok=True)
@@ -86,7 +104,7 @@ def build_userspace(env):
         with open(logf, 'w') as f:
             f.write('\n'.join(out))
     helper = os.path.join(harness.BUILD, 'daemon_helper')
-    r = run_cmd(['gcc', '-std=gnu11', '-O2', '-static', '-Wall', '-Wextra', '-Werror',
+    r = run_cmd([env.arch.cc, '-std=gnu11', '-O2', '-static', '-Wall', '-Wextra', '-Werror',
                  '-I', harness.UAPI_DIR, '-o', helper, HELPER_SRC])
     if r.returncode != 0:
         env.userspace_err = 'daemon_helper failed to build: %s' % _tail(r.stdout)
@@ -96,6 +114,26 @@ def build_userspace(env):
         if b not in harness.EXTRA_BINS:
             harness.EXTRA_BINS.append(b)
     harness.EXTRA_FILES['/etc/memballoond.conf'] = SHIPPED_CONF
+    return True
+
+
+def cross_build(env, logf):
+    """--arch arm64|ppc64el: cross-build the userspace against a sysroot of
+    bookworm's libraries for that arch (tests/vm/cross.py), and have the
+    initramfs take the libraries from there.  Sets env.userspace_dir and
+    env.sysroot, or env.userspace_err."""
+    t0 = time.monotonic()
+    bindir = os.path.join(harness.HERE, 'build', 'userspace-' + env.arch.name)
+    try:
+        root = cross.build(env.target.m, env.arch, bindir, logf)
+        for b in USERSPACE_BINS:
+            cross.shared_libs(env.arch, root, os.path.join(bindir, b))
+    except cross.CrossError as e:
+        env.userspace_err = str(e)
+        return False
+    env.userspace_dir = bindir
+    env.sysroot = root
+    harness.vlog('%s userspace cross-built in %.1f s' % (env.arch.name, time.monotonic() - t0))
     return True
 
 
