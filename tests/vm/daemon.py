@@ -10,7 +10,9 @@ guest -- reads top to bottom here.
 The userspace comes from $MBT_USERSPACE_DIR (a build directory holding
 memballoond and memballoonctl) or is built here, out of tree, in
 BUILD/userspace (configure --enable-werror; make only rebuilds what
-changed).  A failed build fails every daemon scenario with its reason.
+changed); for --arch arm64|ppc64el it is cross-built against a sysroot of
+that arch's Debian libraries (tests/vm/cross.py).  A failed build fails
+every daemon scenario with its reason.
 """
 
 import base64
