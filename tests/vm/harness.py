@@ -41,6 +41,7 @@ import time
 
 import arches
 import qemus
+import cross
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
@@ -158,6 +159,7 @@ class Env:
         self.accel_note = ''
         self.boot_times = []
         self.selected = []          # scenario names to run (set by main())
+        self.sysroot = None         # foreign arch: its libraries (tests/vm/cross.py)
         self.logdir = os.path.join(BUILD, 'logs')
         os.makedirs(self.logdir, exist_ok=True)
 
@@ -268,8 +270,8 @@ class Env:
             [b for b in os.environ.get('MBT_EXTRA_BINS', '').split(':') if b]
         for b in bins:
             add_file('bin/' + os.path.basename(b), b)
-            for lib in shared_libs(b):
-                add_file(lib, lib, 0o755)
+            for gpath, hpath in self.shared_libs(b):
+                add_file(gpath, hpath, 0o755)
         for gpath, hpath in EXTRA_FILES.items():
             add_file(gpath, hpath, 0o755 if os.access(hpath, os.X_OK) else 0o644)
         files['etc/passwd'] = ('data', b'root:x:0:0:root:/root:/bin/sh\n'
@@ -279,6 +281,17 @@ class Env:
         write_cpio(out + '.tmp', files)
         os.rename(out + '.tmp', out)
         self.initrd = out
+
+    def shared_libs(self, binary):
+        """[(guest path, host path)] of what @binary loads.  A foreign
+        arch's come from the sysroot tests/vm/daemon.py set up
+        (cross.shared_libs()); none without one, or for a script or a
+        static binary."""
+        if not self.arch.foreign:
+            return [(l, l) for l in shared_libs(binary)]
+        if self.sysroot is None or cross.elf_machine(binary) is None:
+            return []
+        return cross.shared_libs(self.arch, self.sysroot, binary)
 
     # -- accelerator -------------------------------------------------------
     def pick_accel(self):
