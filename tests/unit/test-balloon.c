@@ -673,6 +673,37 @@ TEST(oom_event_adds_debt)
         world_done(&w);
 }
 
+/*
+ * Debt repaid in small ticks: each raises the target by less than the
+ * hysteresis, the balloon catches up in bursts and stops a little short.
+ * Once the debt is gone the target is the host's own again, and that is
+ * met exactly, whatever the hysteresis (found on ppc64el: 3 MiB short of
+ * the host for good, status "within balloon.hysteresis_mb").
+ */
+TEST(debt_repaid_meets_host_exactly)
+{
+        World w;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, true, 4096);
+        w.config.oom.debt_decay_mb_per_min = 90;        /* 1.5 MiB a tick */
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(2048));
+        CHECK_INTEQ(fake_shim_oom_notify(&w.fake), MIB(64));
+        pump(&w);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048 - 64));
+        advance(&w, SEC(30 + 60));
+        CHECK_INTEQ(balloon_debt_pages(w.b), 0);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048));
+        CHECK_STREQ(reason(&w), "");
+        /* A host change smaller than the hysteresis is followed too. */
+        host_target(&w, MIB(2048 + 1));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2049));
+        host_target(&w, MIB(2048));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(2048));
+        CHECK(!w.violation[0]);
+        world_done(&w);
+}
+
 TEST(hotplug_pause_holds_inflation)
 {
         World w;
@@ -1304,6 +1335,7 @@ int main(void)
         RUN(pressure_relief_returns_what_is_needed);
         RUN(pressure_relief_respects_host_without_deflate_on_oom);
         RUN(oom_event_adds_debt);
+        RUN(debt_repaid_meets_host_exactly);
         RUN(hotplug_pause_holds_inflation);
         RUN(device_loss_and_return);
         RUN(reload_mid_change);

@@ -78,12 +78,6 @@ DAEMON_FOREIGN = {'daemon-roundtrip', 'daemon-floor', 'daemon-floor-walk',
                   'pressure-spec-limit', 'pressure-waves'}
 DAEMON_REASON = ('not run under this arch yet (the userspace is cross-built, '
                  'tests/vm/cross.py; timings were set on amd64)')
-WAVES_PPC = ('the balloon stops 3 MiB (< balloon.hysteresis_mb) below the '
-             'host\'s target once the OOM debt has decayed, and stays there: a '
-             'daemon bug (the decaying debt raises the target in steps the '
-             'stepper catches, then the last gap is within the hysteresis), '
-             'timing-dependent, seen here under TCG')
-
 ARCHS = {
     'amd64': Arch(
         'amd64', 'qemu-system-x86_64', 'pc', 'max', 'ttyS0', None,
@@ -111,7 +105,6 @@ ARCHS = {
         extra_modules=['virtio_console'],
         not_here={'memory-offline': NO_HOTPLUG_PPC,
                   'hotplug-online': NO_HOTPLUG_PPC, 'hotplug-none': NO_HOTPLUG_PPC,
-                  'pressure-waves': WAVES_PPC,
                   'device-unplug': NO_HOTPLUG_PPC, 'fuzz': NO_HOTPLUG_PPC,
                   'surprise-removal': NO_Q35, 'host-silent': NO_Q35},
         nvram=True),

@@ -183,14 +183,21 @@ static int read_meminfo(Balloon *b, MemInfo *ret)
 static void limits(const Balloon *b, StepLimits *ret)
 {
         const Config *c = b->config;
+        uint64_t hyst = b->target.by_auto ?
+                MAX(mib_to_pages(b, c->balloon.hysteresis_mb), AUTO_HYSTERESIS_BYTES / page_size(b)) :
+                mib_to_pages(b, c->balloon.hysteresis_mb);
 
+        /* The hysteresis damps the targets the daemon works out itself
+         * (auto loaning, OOM debt being repaid, a floor moving with
+         * MemAvailable).  The host's own target is met exactly, as the
+         * stock driver meets it: whatever the host asks, the host sees. */
+        if (!b->target.by_auto && b->target.target_pages == b->kstate.target_pages)
+                hyst = 0;
         *ret = (StepLimits) {
                 .inflate_max_pages = MAX(mib_to_pages(b, c->balloon.inflate_step_mb), 1),
                 .deflate_max_pages = MAX(mib_to_pages(b, c->balloon.deflate_step_mb), 1),
                 .batch_max_pages = MAX(b->api.max_batch_pages, 1),
-                .hysteresis_pages = b->target.by_auto ?
-                        MAX(mib_to_pages(b, c->balloon.hysteresis_mb), AUTO_HYSTERESIS_BYTES / page_size(b)) :
-                        mib_to_pages(b, c->balloon.hysteresis_mb),
+                .hysteresis_pages = hyst,
                 .slow_start_pages = MAX(SLOW_START_BYTES / page_size(b), 1),
                 .backoff_usec = (uint64_t) c->balloon.backoff_ms * 1000ULL,
                 .backoff_max_usec = BACKOFF_MAX_USEC,
