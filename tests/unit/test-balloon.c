@@ -799,6 +799,413 @@ TEST(reload_mid_change)
         world_done(&w);
 }
 
+/* ---- transports: cmm and vmware as virtio; GET_STATE v2 and v3 ----------- */
+
+static const uint32_t host_transports[] = {
+        MEMBALLOON_TRANSPORT_VIRTIO, MEMBALLOON_TRANSPORT_CMM, MEMBALLOON_TRANSPORT_VMWARE,
+};
+
+/* The balloon.* status of the tests below, as JSON (json_object_put() it). */
+static json_object *status_json(const World *w)
+{
+        json_object *o = json_object_new_object();
+
+        if (!o)
+                abort();
+        balloon_status(w->b, o);
+        return o;
+}
+
+TEST(shim_state_argsz_by_features)
+{
+        uint64_t v2 = MEMBALLOON_FEAT_STATE_V2, v3 = MEMBALLOON_FEAT_STATE_V2 | MEMBALLOON_FEAT_STATE_V3;
+
+        CHECK_INTEQ(shim_state_argsz(0), MEMBALLOON_STATE_SIZE_V1);
+        CHECK_INTEQ(shim_state_argsz(v2), MEMBALLOON_STATE_SIZE_V2);
+        CHECK_INTEQ(shim_state_argsz(v3), sizeof(struct memballoon_state));
+        /* The request number encodes the size passed: what a shim built
+         * from the header of its version knows GET_STATE by. */
+        CHECK_INTEQ(shim_get_state_request(sizeof(struct memballoon_state)), MEMBALLOON_GET_STATE);
+        CHECK_INTEQ(_IOC_SIZE(shim_get_state_request(MEMBALLOON_STATE_SIZE_V2)), MEMBALLOON_STATE_SIZE_V2);
+        CHECK_INTEQ(_IOC_NR(shim_get_state_request(MEMBALLOON_STATE_SIZE_V2)), _IOC_NR(MEMBALLOON_GET_STATE));
+        CHECK_INTEQ(_IOC_TYPE(shim_get_state_request(MEMBALLOON_STATE_SIZE_V2)), MEMBALLOON_IOC_MAGIC);
+        CHECK_INTEQ(_IOC_DIR(shim_get_state_request(MEMBALLOON_STATE_SIZE_V1)), _IOC_READ | _IOC_WRITE);
+}
+
+TEST(transport_names)
+{
+        CHECK_STREQ(shim_transport_to_string(MEMBALLOON_TRANSPORT_VIRTIO), "virtio");
+        CHECK_STREQ(shim_transport_to_string(MEMBALLOON_TRANSPORT_CMM), "cmm");
+        CHECK_STREQ(shim_transport_to_string(MEMBALLOON_TRANSPORT_VMWARE), "vmware");
+        CHECK_STREQ(shim_transport_to_string(MEMBALLOON_TRANSPORT_SIMULATE), "simulate");
+        CHECK_STREQ(shim_transport_to_string(0), "none");
+        CHECK_STREQ(shim_transport_to_string(99), "unknown");
+        for (size_t i = 0; i < ELEMENTSOF(host_transports); i++)
+                CHECK(shim_transport_is_host(host_transports[i]));
+        CHECK(!shim_transport_is_host(MEMBALLOON_TRANSPORT_SIMULATE));
+        CHECK(!shim_transport_is_host(0));
+        /* A newer shim's transport talks to a host too. */
+        CHECK(shim_transport_is_host(99));
+}
+
+/* cmm and vmware follow the host's target exactly as virtio does, and the
+ * status names them. */
+TEST(host_transports_follow_host_target)
+{
+        for (size_t i = 0; i < ELEMENTSOF(host_transports); i++) {
+                World w;
+                json_object *o;
+
+                world_init(&w, host_transports[i], false, 4096);
+                CHECK_INTEQ(attach(&w), 0);
+                host_target(&w, MIB(1024));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(1024));
+                CHECK_STREQ(reason(&w), "");
+                host_target(&w, MIB(1024) + 3);         /* below the hysteresis: met exactly */
+                CHECK_INTEQ(w.fake.actual_pages, MIB(1024) + 3);
+                host_target(&w, MIB(300));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(300));
+                host_target(&w, 0);
+                CHECK_INTEQ(w.fake.actual_pages, 0);
+                host_target(&w, MIB(700));
+                advance(&w, SETTLE_USEC);
+                CHECK_INTEQ(w.fake.actual_pages, MIB(700));
+                CHECK_STREQ(reason(&w), "");
+                CHECK_STREQ(balloon_state(w.b), "idle");
+                o = status_json(&w);
+                CHECK_STREQ(status_get_string(o, SF_BALLOON_TRANSPORT, "?"),
+                            shim_transport_to_string(host_transports[i]));
+                CHECK_INTEQ(status_get_uint(o, SF_BALLOON_HOST_TARGET_KIB), 700 * 1024);
+                json_object_put(o);
+                /* Nothing simulated: the shim's own target is never set. */
+                CHECK_INTEQ(w.fake.sim_target_calls, 0);
+                CHECK_INTEQ(w.fake.refused_deflates, 0);
+                CHECK_INTEQ(w.fake.invalid_calls, 0);
+                CHECK(!w.violation[0]);
+                world_done(&w);
+        }
+}
+
+/* memballoonctl set-target with a host transport: refused, naming it. */
+TEST(set_target_refused_on_host_transports)
+{
+        static const char *const names[] = { "virtio-balloon", "(cmm)", "(vmware)" };
+
+        for (size_t i = 0; i < ELEMENTSOF(host_transports); i++) {
+                World w;
+                char *msg = NULL;
+
+                world_init(&w, host_transports[i], false, 4096);
+                CHECK_INTEQ(attach(&w), 0);
+                host_target(&w, MIB(512));
+                CHECK_INTEQ(balloon_set_target(w.b, 256ULL << 20, &msg), -EOPNOTSUPP);
+                CHECK(msg && strstr(msg, names[i]) && strstr(msg, "the host sets the target"));
+                free(msg);
+                pump(&w);
+                CHECK_INTEQ(w.fake.sim_target_calls, 0);
+                CHECK_INTEQ(w.fake.target_pages, MIB(512));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(512));
+                world_done(&w);
+        }
+
+        /* balloon.source = "simulate" does not make it the daemon's either. */
+        {
+                World w;
+
+                world_init(&w, MEMBALLOON_TRANSPORT_VMWARE, false, 4096);
+                w.config.balloon.source = BALLOON_SOURCE_SIMULATE;
+                w.config.balloon.simulate_target_mb = 2048;
+                CHECK_INTEQ(attach(&w), 0);
+                host_target(&w, MIB(100));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(100));
+                CHECK_INTEQ(w.fake.sim_target_calls, 0);
+                CHECK(strstr(reason(&w), "VMware balloon transport (vmware) is bound, so the host owns the target"));
+                world_done(&w);
+        }
+}
+
+/* balloon.source against what the shim bound: the host's target is
+ * followed and the status says what does not match, for as long as it
+ * lasts, and again when the transport changes. */
+TEST(source_notes)
+{
+        World w;
+
+        /* "host" fits every host transport. */
+        for (size_t i = 0; i < ELEMENTSOF(host_transports); i++) {
+                world_init(&w, host_transports[i], false, 4096);
+                CHECK_INTEQ(w.config.balloon.source, BALLOON_SOURCE_HOST);
+                CHECK_INTEQ(attach(&w), 0);
+                CHECK_STREQ(reason(&w), "");
+                world_done(&w);
+        }
+
+        /* "virtio" with cmm bound: followed, and said. */
+        world_init(&w, MEMBALLOON_TRANSPORT_CMM, false, 4096);
+        w.config.balloon.source = BALLOON_SOURCE_VIRTIO;
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(640));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(640));
+        CHECK_STREQ(reason(&w), "balloon.source is \"virtio\" but the pSeries cooperative memory overcommit "
+                    "transport (cmm) is bound; its host sets the target");
+        /* Not only until the first step: still there when all is quiet. */
+        advance(&w, SETTLE_USEC);
+        CHECK(strstr(reason(&w), "balloon.source is \"virtio\"") != NULL);
+        /* A reload that names it clears it. */
+        w.config.balloon.source = BALLOON_SOURCE_CMM;
+        reload(&w);
+        CHECK_STREQ(reason(&w), "");
+        world_done(&w);
+
+        /* "vmware" but nothing bound: simulate mode, and why (v3). */
+        world_init(&w, MEMBALLOON_TRANSPORT_SIMULATE, false, 4096);
+        w.config.balloon.source = BALLOON_SOURCE_VMWARE;
+        w.fake.declined_transport = MEMBALLOON_TRANSPORT_VMWARE;
+        w.fake.declined_reason = MEMBALLOON_DECLINED_ABSENT;
+        CHECK_INTEQ(attach(&w), 0);
+        CHECK_STREQ(reason(&w), "balloon.source is \"vmware\" but the vmware transport is not bound; the shim "
+                    "runs in simulate mode (vmware declined: no VMware hypervisor)");
+        /* Then the shim binds it (the transport changes under us). */
+        w.fake.transport = MEMBALLOON_TRANSPORT_VMWARE;
+        host_target(&w, MIB(256));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(256));
+        CHECK_STREQ(reason(&w), "");
+        world_done(&w);
+
+        /* The old default, "virtio", in simulate mode keeps its words. */
+        world_init(&w, MEMBALLOON_TRANSPORT_SIMULATE, false, 4096);
+        w.config.balloon.source = BALLOON_SOURCE_VIRTIO;
+        CHECK_INTEQ(attach(&w), 0);
+        CHECK_STREQ(reason(&w), "balloon.source is \"virtio\" but no virtio-balloon device is bound; the shim "
+                    "runs in simulate mode");
+        w.config.balloon.source = BALLOON_SOURCE_HOST;
+        reload(&w);
+        CHECK_STREQ(reason(&w), "balloon.source is \"host\" but no hypervisor transport is bound; the shim "
+                    "runs in simulate mode");
+        world_done(&w);
+}
+
+/* The host reset and forgot its pages: the shim emptied the balloon; the
+ * daemon reads the state again and grows it back to the host's target. */
+TEST(host_reset_resyncs)
+{
+        World w;
+        json_object *o;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VMWARE, false, 4096);
+        w.config.balloon.inflate_step_mb = 64;
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(1024));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(1024));
+
+        fake_shim_host_reset(&w.fake);
+        CHECK_INTEQ(w.fake.actual_pages, 0);
+        /* One read of the events: resynchronised from GET_STATE, first
+         * step taken at once. */
+        balloon_process_events(w.b);
+        CHECK_INTEQ(balloon_kstate(w.b)->host_resets, 1);
+        CHECK_INTEQ(balloon_kstate(w.b)->actual_pages, MIB(64));
+        CHECK_STREQ(balloon_state(w.b), "inflating");
+        pump(&w);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(1024));
+        CHECK_STREQ(reason(&w), "");
+        CHECK_INTEQ(balloon_debt_pages(w.b), 0);
+        o = status_json(&w);
+        CHECK_INTEQ(status_get_uint(o, SF_BALLOON_HOST_RESETS), 1);
+        json_object_put(o);
+
+        /* A reset mid-inflate, with a new target from the host right after. */
+        host_target(&w, MIB(2048));
+        fake_shim_host_reset(&w.fake);
+        fake_shim_host_set_target(&w.fake, MIB(512));
+        pump(&w);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(512));
+        CHECK_INTEQ(balloon_kstate(w.b)->host_resets, 2);
+        CHECK_INTEQ(w.fake.invalid_calls, 0);
+        CHECK(!w.violation[0]);
+        world_done(&w);
+}
+
+/* The host takes no more pages (STOP_REFUSED): back off as after an
+ * allocation failure, say why, never retry in a tight loop; go on when it
+ * takes them again. */
+TEST(refused_inflate_backs_off)
+{
+        for (size_t i = 1; i < ELEMENTSOF(host_transports); i++) {
+                World w;
+                json_object *o;
+                uint64_t calls;
+
+                world_init(&w, host_transports[i], false, 4096);
+                w.fake.host_room_pages = MIB(100);
+                CHECK_INTEQ(attach(&w), 0);
+                host_target(&w, MIB(512));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(100));
+                CHECK(w.fake.refused_inflates >= 1);
+                CHECK(strstr(reason(&w), "the host refused pages; backing off before retrying") != NULL);
+                /* A minute of refusals: 200 ms doubling up to 10 s is about
+                 * a dozen tries, not thousands. */
+                calls = w.fake.inflate_calls;
+                advance(&w, SEC(60));
+                CHECK(w.fake.inflate_calls - calls <= 12);
+                CHECK(w.fake.inflate_calls - calls >= 3);
+                CHECK_INTEQ(w.fake.actual_pages, MIB(100));
+                CHECK(strstr(reason(&w), "the host refused pages") != NULL);
+                o = status_json(&w);
+                CHECK(status_get_uint(o, SF_BALLOON_REFUSED_KIB) > 0);
+                CHECK_INTEQ(status_get_uint(o, SF_BALLOON_REFUSED_KIB), w.fake.refused_pages * 4);
+                json_object_put(o);
+
+                /* The host has room again: the next try gets there. */
+                w.fake.host_room_pages = UINT64_MAX;
+                advance(&w, SEC(60));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(512));
+                CHECK_STREQ(reason(&w), "");
+                CHECK_INTEQ(w.fake.invalid_calls, 0);
+                CHECK(!w.violation[0]);
+                world_done(&w);
+        }
+}
+
+/* GET_STATE v3 in the status: page size, flags, resets, refusals, and why
+ * a transport declined, in words. */
+TEST(status_v3_fields)
+{
+        static const struct {
+                uint32_t transport, reason;
+                int32_t error;
+                const char *text;
+        } declined[] = {
+                { MEMBALLOON_TRANSPORT_CMM, MEMBALLOON_DECLINED_NO_CMO, 0,
+                  "hypervisor does not offer cooperative memory overcommit" },
+                { MEMBALLOON_TRANSPORT_CMM, MEMBALLOON_DECLINED_ABSENT, 0, "not a pSeries LPAR" },
+                { MEMBALLOON_TRANSPORT_VMWARE, MEMBALLOON_DECLINED_ABSENT, 0, "no VMware hypervisor" },
+                { MEMBALLOON_TRANSPORT_VMWARE, MEMBALLOON_DECLINED_REFUSED, 2,
+                  "the hypervisor refused the call (status 2)" },
+                { MEMBALLOON_TRANSPORT_CMM, MEMBALLOON_DECLINED_REFUSED, -4,
+                  "the hypervisor refused the call (status -4)" },
+                { MEMBALLOON_TRANSPORT_VMWARE, MEMBALLOON_DECLINED_BUSY, 0, "another transport is bound" },
+                { MEMBALLOON_TRANSPORT_VMWARE, MEMBALLOON_DECLINED_BAD_ANSWER, 0, "the hypervisor answered garbage" },
+                { MEMBALLOON_TRANSPORT_CMM, 77, 0, "declined for a reason this memballoond does not know (77)" },
+        };
+        World w;
+        json_object *o, *a;
+
+        for (size_t i = 0; i < ELEMENTSOF(declined); i++) {
+                world_init(&w, MEMBALLOON_TRANSPORT_SIMULATE, false, 4096);
+                w.fake.declined_transport = declined[i].transport;
+                w.fake.declined_reason = declined[i].reason;
+                w.fake.declined_error = declined[i].error;
+                CHECK_INTEQ(attach(&w), 0);
+                o = status_json(&w);
+                CHECK_STREQ(status_get_string(o, SF_BALLOON_DECLINED_TRANSPORT, "?"),
+                            shim_transport_to_string(declined[i].transport));
+                CHECK_STREQ(status_get_string(o, SF_BALLOON_DECLINED_REASON, "?"), declined[i].text);
+                CHECK(status_get(o, SF_BALLOON_DECLINED_ERROR) != NULL);
+                CHECK_INTEQ(status_get_int(o, SF_BALLOON_DECLINED_ERROR), declined[i].error);
+                json_object_put(o);
+                world_done(&w);
+        }
+
+        /* Nothing declined: no balloon.declined. */
+        world_init(&w, MEMBALLOON_TRANSPORT_VMWARE, false, 4096);
+        w.fake.host_page_size = 2 << 20;
+        w.fake.transport_flags = MEMBALLOON_TF_2M_PAGES | MEMBALLOON_TF_BATCHED | (1ULL << 9);
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(64));
+        fake_shim_host_reset(&w.fake);
+        pump(&w);
+        o = status_json(&w);
+        CHECK(status_get(o, SF_BALLOON_DECLINED_TRANSPORT) == NULL);
+        CHECK(status_get(o, SF_BALLOON_DECLINED_REASON) == NULL);
+        CHECK_INTEQ(status_get_uint(o, SF_BALLOON_HOST_PAGE_SIZE), 2 << 20);
+        CHECK_INTEQ(status_get_uint(o, SF_BALLOON_HOST_RESETS), 1);
+        CHECK(status_get(o, SF_BALLOON_REFUSED_KIB) != NULL);
+        CHECK_INTEQ(status_get_uint(o, SF_BALLOON_REFUSED_KIB), 0);
+        a = status_get(o, SF_BALLOON_TRANSPORT_FLAGS);
+        CHECK(a && json_object_array_length(a) == 3);
+        if (a && json_object_array_length(a) == 3) {
+                CHECK_STREQ(json_object_get_string(json_object_array_get_idx(a, 0)), "2m-pages");
+                CHECK_STREQ(json_object_get_string(json_object_array_get_idx(a, 1)), "batched");
+                CHECK_STREQ(json_object_get_string(json_object_array_get_idx(a, 2)), "bit-9");
+        }
+        json_object_put(o);
+
+        /* No flags: an empty array, not a missing one. */
+        w.fake.transport_flags = 0;
+        pump(&w);
+        advance(&w, SEC(61));           /* the safety-net re-read */
+        o = status_json(&w);
+        a = status_get(o, SF_BALLOON_TRANSPORT_FLAGS);
+        CHECK(a && json_object_array_length(a) == 0);
+        json_object_put(o);
+        world_done(&w);
+}
+
+/* A shim without GET_STATE v3 (argsz 128): virtio as before, the v3
+ * fields absent from the status, deflate-on-oom read from host_features. */
+TEST(state_v2_shim)
+{
+        for (int doo = 0; doo <= 1; doo++) {
+                World w;
+                json_object *o;
+
+                world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, doo, 4096);
+                w.fake.features_off = MEMBALLOON_FEAT_STATE_V3 | MEMBALLOON_FEAT_CMM | MEMBALLOON_FEAT_VMWARE;
+                /* Whatever it might hold, a v2 shim does not say it. */
+                w.fake.declined_transport = MEMBALLOON_TRANSPORT_CMM;
+                w.fake.declined_reason = MEMBALLOON_DECLINED_ABSENT;
+                CHECK_INTEQ(attach(&w), 0);
+                CHECK(!(balloon_kstate(w.b)->state_flags & MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET));
+                host_target(&w, MIB(1024));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(1024));
+                host_target(&w, MIB(512));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(512));
+                CHECK_STREQ(reason(&w), "");
+                o = status_json(&w);
+                CHECK(status_get(o, SF_BALLOON_HOST_PAGE_SIZE) == NULL);
+                CHECK(status_get(o, SF_BALLOON_TRANSPORT_FLAGS) == NULL);
+                CHECK(status_get(o, SF_BALLOON_HOST_RESETS) == NULL);
+                CHECK(status_get(o, SF_BALLOON_REFUSED_KIB) == NULL);
+                CHECK(status_get(o, SF_BALLOON_DECLINED_REASON) == NULL);
+                CHECK_STREQ(status_get_string(o, SF_BALLOON_TRANSPORT, "?"), "virtio");
+                /* The old rule: below the host's target only with DEFLATE_ON_OOM. */
+                CHECK(status_get_bool(o, SF_PRESSURE_RELIEF_BELOW_HOST) == (bool) doo);
+                json_object_put(o);
+                fake_shim_workload_grow(&w.fake, MIB(3500));
+                advance(&w, SEC(5));
+                CHECK(doo ? w.fake.actual_pages < MIB(512) : w.fake.actual_pages == MIB(512));
+                CHECK_INTEQ(w.fake.refused_deflates, 0);
+                CHECK(!w.violation[0]);
+                world_done(&w);
+        }
+}
+
+/* With v3 the shim's flag decides, for every transport: a host transport
+ * without STATE_F_DEFLATE_BELOW_TARGET keeps the host's pages. */
+TEST(state_v3_flag_decides_deflate_below)
+{
+        for (size_t i = 0; i < ELEMENTSOF(host_transports); i++)
+                for (int below = 0; below <= 1; below++) {
+                        World w;
+
+                        /* virtio's flag follows DEFLATE_ON_OOM; the others' is
+                         * taken away by the test. */
+                        world_init(&w, host_transports[i], below, 4096);
+                        if (!below)
+                                w.fake.state_flags_off = MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET;
+                        CHECK_INTEQ(attach(&w), 0);
+                        host_target(&w, MIB(1024));
+                        CHECK(status(&w).relief_below_host == (bool) below);
+                        fake_shim_workload_grow(&w.fake, MIB(3000));
+                        advance(&w, SEC(5));
+                        CHECK(below ? w.fake.actual_pages < MIB(1024) : w.fake.actual_pages == MIB(1024));
+                        CHECK_INTEQ(w.fake.refused_deflates, 0);
+                        CHECK(!w.violation[0]);
+                        world_done(&w);
+                }
+}
+
 /* ---- randomized walks ----------------------------------------------------- */
 
 typedef struct Rng {
@@ -1339,6 +1746,16 @@ int main(void)
         RUN(hotplug_pause_holds_inflation);
         RUN(device_loss_and_return);
         RUN(reload_mid_change);
+        RUN(shim_state_argsz_by_features);
+        RUN(transport_names);
+        RUN(host_transports_follow_host_target);
+        RUN(set_target_refused_on_host_transports);
+        RUN(source_notes);
+        RUN(host_reset_resyncs);
+        RUN(refused_inflate_backs_off);
+        RUN(status_v3_fields);
+        RUN(state_v2_shim);
+        RUN(state_v3_flag_decides_deflate_below);
         RUN(random_walks);
         return test_summary();
 }
