@@ -118,6 +118,9 @@ void fake_shim_host_reset(FakeShim *f)
 
         f->actual_pages = 0;
         f->host_resets++;
+        /* It forgot them: they take no room of its now. */
+        if (f->host_room_pages != UINT64_MAX)
+                f->host_room_pages += freed;
         queue_event(f, MEMBALLOON_EVENT_RESET, freed);
 }
 

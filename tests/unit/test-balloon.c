@@ -56,6 +56,7 @@ typedef struct World {
         uint64_t floor_allowance;       /* pages above the floor held since the last floor change */
         uint64_t hold_until;            /* no inflating before: oom.backoff_s after pressure or OOM */
         uint64_t hotplug_until;         /* ... nor before a hotplug pause ends */
+        uint64_t refused_until;         /* ... nor within balloon.backoff_ms of a host refusal */
         uint64_t checks;
 
         /* Invariant violations seen in the batch hook. */
@@ -196,6 +197,12 @@ static void on_batch(void *userdata, const FakeShim *f, bool inflate, const stru
                         (unsigned long long) b->actual_pages, balloon_target(w->b)->target_pages);
         if (!inflate)
                 return;
+        /* A host that refused pages is not asked again at once. */
+        if (now < w->refused_until)
+                violate(w, "inflate of %llu pages %" PRIu64 " us before the back-off after the host refused "
+                        "pages ends", (unsigned long long) b->nr_pages, w->refused_until - now);
+        if (b->stop_reason == MEMBALLOON_STOP_REFUSED)
+                w->refused_until = now + MSEC(w->config.balloon.backoff_ms);
         if (now < MAX(w->hold_until, w->hotplug_until))
                 violate(w, "inflate of %llu pages %" PRIu64 " us before the hold after pressure, OOM or hotplug ends",
                         (unsigned long long) b->nr_pages, MAX(w->hold_until, w->hotplug_until) - now);
@@ -264,6 +271,8 @@ static int attach(World *w)
         int r;
 
         fake_shim_api(&w->fake, &w->api);
+        /* A new writer starts afresh, back-off and all. */
+        w->refused_until = 0;
         r = balloon_attach(w->b, &fake_shim_ops, &w->fake, &w->api);
         w->floor_allowance = w->fake.actual_pages;
         pump(w);
@@ -1280,7 +1289,9 @@ static void random_config(Rng *r, Config *c, bool all)
         if (KEY(12))
                 c->stats.interval_s = (uint32_t) PICK(r, 0, 0, 10, 60);
         if (KEY(13))
-                c->balloon.source = chance(r, 70) ? BALLOON_SOURCE_SIMULATE : BALLOON_SOURCE_VIRTIO;
+                c->balloon.source = chance(r, 70) ? BALLOON_SOURCE_SIMULATE :
+                                    (BalloonSource) PICK(r, BALLOON_SOURCE_HOST, BALLOON_SOURCE_VIRTIO,
+                                                         BALLOON_SOURCE_CMM, BALLOON_SOURCE_VMWARE);
         if (KEY(13) || KEY(14))
                 c->balloon.simulate_target_mb = PICK(r, 0, 512, range(r, 0, 4096), range(r, 0, 12000));
 #undef KEY
@@ -1387,7 +1398,7 @@ static bool check(World *w, bool settled)
 /* What the walks exercised, for the TAP output. */
 static struct {
         uint64_t events, inflates, deflates, nomem, pressure, oom_events, settles, settled_off_target;
-        uint64_t shim_failed;
+        uint64_t shim_failed, host_resets, refused_inflates;
         const char *reasons[32];
         uint64_t reason_count[32];
 } cov;
@@ -1495,7 +1506,7 @@ static void return_device(World *w, Rng *r)
                 wlog(w, "        (module reloaded: balloon empty)\n");
                 w->fake.actual_pages = 0;
                 w->fake.ev_count = 0;
-                if (w->fake.transport == MEMBALLOON_TRANSPORT_SIMULATE)
+                if (!shim_transport_is_host(w->fake.transport))
                         w->fake.target_pages = 0;
                 w->fake.oom_nr_pages = MEMBALLOON_OOM_DEFAULT_BYTES / 4096;
         }
@@ -1507,22 +1518,36 @@ static void return_device(World *w, Rng *r)
 static bool walk(uint64_t seed, unsigned nr_events, bool verbose)
 {
         static const uint32_t transports[] = { MEMBALLOON_TRANSPORT_VIRTIO, MEMBALLOON_TRANSPORT_VIRTIO,
-                                               MEMBALLOON_TRANSPORT_SIMULATE };
+                                               MEMBALLOON_TRANSPORT_SIMULATE, MEMBALLOON_TRANSPORT_CMM,
+                                               MEMBALLOON_TRANSPORT_VMWARE };
         Rng r = { .s = seed };
         uint64_t ram_mib = PICK(&r, 1024, 2048, 4096, range(&r, 512, 8192));
         uint32_t transport = transports[below(&r, ELEMENTSOF(transports))];
         bool doo = chance(&r, 50), ok = true;
         World w;
 
+        bool host = shim_transport_is_host(transport), v2 = false;
+
         world_init(&w, transport, doo, ram_mib);
         w.logging = verbose;
         random_config(&r, &w.config, true);
-        if (transport == MEMBALLOON_TRANSPORT_VIRTIO)
-                w.config.balloon.source = chance(&r, 90) ? BALLOON_SOURCE_VIRTIO : BALLOON_SOURCE_SIMULATE;
-        wlog(&w, "walk seed=%" PRIu64 ": ram=%" PRIu64 " MiB transport=%s deflate_on_oom=%d\n", seed, ram_mib,
-             shim_transport_to_string(transport), transport == MEMBALLOON_TRANSPORT_VIRTIO ? doo : 1);
+        if (host)
+                w.config.balloon.source = chance(&r, 90) ?
+                        (BalloonSource) PICK(&r, BALLOON_SOURCE_HOST, BALLOON_SOURCE_HOST, BALLOON_SOURCE_VIRTIO,
+                                             BALLOON_SOURCE_CMM, BALLOON_SOURCE_VMWARE) :
+                        BALLOON_SOURCE_SIMULATE;
+        if (transport == MEMBALLOON_TRANSPORT_VIRTIO || transport == MEMBALLOON_TRANSPORT_SIMULATE)
+                /* A shim before GET_STATE v3 knew only these. */
+                v2 = chance(&r, 30);
+        if (v2)
+                w.fake.features_off = MEMBALLOON_FEAT_STATE_V3 | MEMBALLOON_FEAT_CMM | MEMBALLOON_FEAT_VMWARE;
+        else if (host && transport != MEMBALLOON_TRANSPORT_VIRTIO && !doo)
+                /* A v3 shim that keeps the host's pages (the flag decides). */
+                w.fake.state_flags_off = MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET;
+        wlog(&w, "walk seed=%" PRIu64 ": ram=%" PRIu64 " MiB transport=%s deflate_below_target=%d get_state=v%d\n",
+             seed, ram_mib, shim_transport_to_string(transport), fake_shim_deflate_on_oom(&w.fake), v2 ? 2 : 3);
         log_config(&w, &w.config);
-        if (transport == MEMBALLOON_TRANSPORT_VIRTIO && chance(&r, 50))
+        if (host && chance(&r, 50))
                 /* The device starts with a target already set. */
                 w.fake.target_pages = below(&r, w.fake.ram_pages);
         if (attach(&w) < 0)
@@ -1544,7 +1569,20 @@ static bool walk(uint64_t seed, unsigned nr_events, bool verbose)
                         return_device(&w, &r);
                 } else if (ev < 20) {
                         n = random_target(&r, &w);
-                        if (w.fake.transport == MEMBALLOON_TRANSPORT_VIRTIO) {
+                        if (host && transport != MEMBALLOON_TRANSPORT_VIRTIO && chance(&r, 10)) {
+                                /* cmm and vmware hosts: a reset (the balloon
+                                 * empties), or room for only so many pages. */
+                                if (chance(&r, 50)) {
+                                        wlog(&w, "host reset (%" PRIu64 " pages freed)\n", w.fake.actual_pages);
+                                        fake_shim_host_reset(&w.fake);
+                                        /* The host starts afresh: so may the daemon. */
+                                        w.refused_until = 0;
+                                } else {
+                                        w.fake.host_room_pages = chance(&r, 50) ? UINT64_MAX : below(&r, MIB(256));
+                                        wlog(&w, "host room %" PRIu64 " pages\n", w.fake.host_room_pages);
+                                }
+                                pump(&w);
+                        } else if (host) {
                                 wlog(&w, "host target %" PRIu64 " pages\n", n);
                                 host_target(&w, n);
                         } else {
@@ -1639,7 +1677,9 @@ static bool walk(uint64_t seed, unsigned nr_events, bool verbose)
                         expect_hold(&w, true);
         }
         if (ok) {
-                /* The end: the device back, then quiet for long enough. */
+                /* The end: the device back, a host with room, then quiet
+                 * for long enough. */
+                w.fake.host_room_pages = UINT64_MAX;
                 if (w.fake.lost) {
                         wlog(&w, "end: device returns\n");
                         return_device(&w, &r);
@@ -1661,6 +1701,8 @@ static bool walk(uint64_t seed, unsigned nr_events, bool verbose)
         cov.pressure += status(&w).pressure_count;
         cov.oom_events += w.fake.oom_events;
         cov.shim_failed += w.shim_failed;
+        cov.host_resets += w.fake.host_resets;
+        cov.refused_inflates += w.fake.refused_inflates;
         world_done(&w);
         return ok;
 }
@@ -1719,6 +1761,8 @@ TEST(random_walks)
         printf("# %" PRIu64 " events: %" PRIu64 " inflates (%" PRIu64 " stopped by NOMEM), %" PRIu64 " deflates, %"
                PRIu64 " pressure reliefs, %" PRIu64 " OOM releases, %" PRIu64 " devices lost by a failed call\n",
                cov.events, cov.inflates, cov.nomem, cov.deflates, cov.pressure, cov.oom_events, cov.shim_failed);
+        printf("# %" PRIu64 " host resets, %" PRIu64 " inflates stopped by the host's refusal\n", cov.host_resets,
+               cov.refused_inflates);
         printf("# %" PRIu64 " settles, %" PRIu64 " away from the host's target:\n", cov.settles, cov.settled_off_target);
         for (size_t i = 0; i < ELEMENTSOF(cov.reasons) && cov.reasons[i]; i++)
                 printf("#   %6" PRIu64 "  %s...\n", cov.reason_count[i], cov.reasons[i]);
