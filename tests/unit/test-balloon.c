@@ -833,8 +833,9 @@ TEST(shim_state_argsz_by_features)
         CHECK_INTEQ(shim_state_argsz(v2), MEMBALLOON_STATE_SIZE_V2);
         CHECK_INTEQ(shim_state_argsz(v3), sizeof(struct memballoon_state));
         /* The request number encodes the size passed: what a shim built
-         * from the header of its version knows GET_STATE by. */
-        CHECK_INTEQ(shim_get_state_request(sizeof(struct memballoon_state)), MEMBALLOON_GET_STATE);
+         * from the header of its version knows GET_STATE by (the header's
+         * own number encodes version 1's size, see its comment). */
+        CHECK_INTEQ(shim_get_state_request(MEMBALLOON_STATE_SIZE_V1), MEMBALLOON_GET_STATE);
         CHECK_INTEQ(_IOC_SIZE(shim_get_state_request(MEMBALLOON_STATE_SIZE_V2)), MEMBALLOON_STATE_SIZE_V2);
         CHECK_INTEQ(_IOC_NR(shim_get_state_request(MEMBALLOON_STATE_SIZE_V2)), _IOC_NR(MEMBALLOON_GET_STATE));
         CHECK_INTEQ(_IOC_TYPE(shim_get_state_request(MEMBALLOON_STATE_SIZE_V2)), MEMBALLOON_IOC_MAGIC);
