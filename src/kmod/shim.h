@@ -6,6 +6,7 @@
  * chardev.c  /dev/memballoon: ioctls, read() and poll()
  * sim.c      the simulate transport
  * virtio.c   the virtio-balloon transport
+ * cmm.c      the pSeries cooperative memory overcommit transport
  *
  * The balloon always has a transport (struct mb_transport).  With no
  * device bound it is the simulate one: pages still leave the page
@@ -290,5 +291,24 @@ void mb_chardev_unregister(void);
 /* virtio.c: binding a device makes it the transport, until it goes */
 int mb_virtio_register(void);
 void mb_virtio_unregister(void);
+
+/*
+ * cmm.c: pSeries cooperative memory overcommit.  Registering probes the
+ * hypervisor once and binds if it offers CMO, else records a decline;
+ * unregistering gives every page back.  Elsewhere there is nothing to do.
+ */
+#ifdef CONFIG_PPC_PSERIES
+int mb_cmm_register(void);
+void mb_cmm_unregister(void);
+#else
+static inline int mb_cmm_register(void)
+{
+	return 0;
+}
+
+static inline void mb_cmm_unregister(void)
+{
+}
+#endif
 
 #endif /* _MEMBALLOON_SHIM_H */
