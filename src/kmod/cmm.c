@@ -327,15 +327,16 @@ static bool mb_cmm_tell_inflate(struct mb_transport *tp,
 				     H_PAGE_SET_ACTIVE, false, deadline);
 		if (rc == H_SUCCESS) {
 			cmm->loaned++;
-		} else if (mb_cmm_busy(rc)) {
+			continue;
+		}
+		if (mb_cmm_busy(rc)) {
 			mb_cmm_mark_broken_locked(cmm, "did not take a page",
 						  rc);
 			return false;
-		} else {
-			pr_debug("H_PAGE_SET_LOANED refused for pfn %#lx: %ld\n",
-				 page_to_pfn(page), rc);
-			list_move(&page->lru, refused);
 		}
+		pr_debug("H_PAGE_SET_LOANED refused for pfn %#lx: %ld\n",
+			 page_to_pfn(page), rc);
+		list_move(&page->lru, refused);
 	}
 	return true;
 }
