@@ -377,7 +377,9 @@ static bool mb_cmm_tell_deflate(struct mb_transport *tp,
 			mb_cmm_mark_broken_locked(cmm, "did not give a page back",
 						  rc);
 		if (cmm->releasing) {
-			cmm->loaned--;
+			/* Pages of a broken step may never have been lent. */
+			if (cmm->loaned)
+				cmm->loaned--;
 			mb_cmm_overruled++;
 			continue;
 		}
