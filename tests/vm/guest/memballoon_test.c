@@ -2738,6 +2738,14 @@ static void expect_declined(int fd, const char *what, uint32_t transport, uint32
               transport);
 }
 
+/* The fake host's views are in debugfs. */
+static void mount_debugfs(void)
+{
+        int r = mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+
+        REQUIRE(r == 0 || errno == EBUSY, "mount debugfs: %m");
+}
+
 static void sh(const char *cmd)
 {
         int r = system(cmd);
@@ -2762,6 +2770,7 @@ static int cmd_cmm_refused(void)
         uint64_t m0;
         int fd;
 
+        mount_debugfs();
         /* The packaged build first, then the one with the test hooks. */
         sh("insmod /lib/modules/memballoon.ko");
         fd = open_writer();
@@ -2833,8 +2842,7 @@ static int cmd_cmm_fakehost(void)
         char buf[64];
         int fd, r;
 
-        r = mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
-        REQUIRE(r == 0 || errno == EBUSY, "mount debugfs: %m");
+        mount_debugfs();
         offline_base = offline_pfns(&offline_base_n, &n);
         out("# %llu pages PageOffline before the balloon", (unsigned long long) n);
         /* Read the loan request every 100 ms instead of every second. */
