@@ -2845,9 +2845,13 @@ static int cmd_cmm_fakehost(void)
         mount_debugfs();
         offline_base = offline_pfns(&offline_base_n, &n);
         out("# %llu pages PageOffline before the balloon", (unsigned long long) n);
-        /* Read the loan request every 100 ms instead of every second. */
-        r = write_file(SHIM_PARAMS "cmm_poll_ms", "100");
-        REQUIRE(r == 0, "cmm_poll_ms: %s", errname(r));
+        /*
+         * The loan request is read every 100 ms instead of every second.
+         * The hooks build probes the real (CMO-less) hypervisor at load,
+         * the fake host binds it when it loads.
+         */
+        sh("insmod " HOOKS_KO " cmm_poll_ms=100");
+        sh("insmod " FAKE_KO);
         fd = open_writer();
         m0 = meminfo_kb("MemTotal");
         s = state_or_die(fd);
