@@ -936,7 +936,8 @@ static const char *check_output(struct writer *w, unsigned op, const struct arg 
                 }
                 if (a->argsz >= offsetof(struct memballoon_state, reserved1) &&
                     (x.state_flags & ~(MEMBALLOON_STATE_F_BALLOON_IN_TOTALRAM |
-                                       MEMBALLOON_STATE_F_HOST_BROKEN)))
+                                       MEMBALLOON_STATE_F_HOST_BROKEN |
+                                       MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET)))
                         return "unknown state_flags";
                 if (x.oom_nr_pages > oom_max_pages)
                         return "oom_nr_pages above the maximum";

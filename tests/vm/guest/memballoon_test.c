@@ -1258,11 +1258,55 @@ TEST(get_state_v1_and_v2_callers)
         EXPECT(v2.transport == v1->transport && v2.oom_nr_pages == v1->oom_nr_pages,
                "v1 and v2 disagree");
         EXPECT(v2.reserved1 == 0, "reserved1 %u", v2.reserved1);
-        /* Simulate mode: loaned pages leave MemTotal; no host to break. */
-        EXPECT(v2.state_flags == 0, "state_flags %#x", v2.state_flags);
+        /*
+         * Simulate mode: loaned pages leave MemTotal; no host to break; no
+         * host's consent needed to take pages back.
+         */
+        EXPECT(v2.state_flags == MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET,
+               "state_flags %#x", v2.state_flags);
         EXPECT(v2.stats_requests == 0 && v2.stats_late == 0 && v2.oom_busy == 0,
                "counters %llu %llu %llu", (unsigned long long) v2.stats_requests,
                (unsigned long long) v2.stats_late, (unsigned long long) v2.oom_busy);
+}
+
+/*
+ * A version-2 caller (argsz 128) gets nothing past oom_busy; a version-3
+ * caller gets the transport's facts.  Simulate mode: the unit is the
+ * kernel's page, no flags, no resets, nothing refused.  Only a transport
+ * that looked for its hypervisor can have declined: on amd64 the vmware
+ * one (not VMware: ABSENT), on pSeries the cmm one, else none.
+ */
+TEST(get_state_v2_and_v3_callers)
+{
+        _cleanup_close_ int fd = mb_open(O_RDONLY);
+        struct memballoon_state v3;
+        uint8_t buf[sizeof(struct memballoon_state) + 64];
+        struct memballoon_state *v2 = (void *) buf;
+
+        ASSERT(fd >= 0, "open: %s", errname(fd));
+        memset(buf, 0, sizeof(buf));
+        memset(buf + MEMBALLOON_STATE_SIZE_V2, 0xa5, sizeof(buf) - MEMBALLOON_STATE_SIZE_V2);
+        v2->argsz = MEMBALLOON_STATE_SIZE_V2;
+        EXPECT_RET(xioctl(fd, MEMBALLOON_GET_STATE, buf), 0);
+        for (size_t i = MEMBALLOON_STATE_SIZE_V2; i < sizeof(buf); i++)
+                if (buf[i] != 0xa5) {
+                        EXPECT(false, "byte %zu past a v2 argsz written (%#x)", i, buf[i]);
+                        break;
+                }
+        EXPECT_RET(get_state(fd, &v3), 0);
+        EXPECT(v3.transport == v2->transport && v3.state_flags == v2->state_flags,
+               "v2 and v3 disagree");
+        EXPECT(v3.host_page_size == (uint32_t) sysconf(_SC_PAGESIZE), "host_page_size %u",
+               v3.host_page_size);
+        EXPECT(v3.transport_flags == 0 && v3.host_resets == 0 && v3.refused_pages == 0,
+               "flags %#llx resets %llu refused %llu", (unsigned long long) v3.transport_flags,
+               (unsigned long long) v3.host_resets, (unsigned long long) v3.refused_pages);
+        EXPECT(v3.declined_transport == 0 ||
+               v3.declined_transport == MEMBALLOON_TRANSPORT_CMM ||
+               v3.declined_transport == MEMBALLOON_TRANSPORT_VMWARE,
+               "declined_transport %u", v3.declined_transport);
+        EXPECT((v3.declined_transport == 0) == (v3.declined_reason == 0),
+               "declined_transport %u, reason %u", v3.declined_transport, v3.declined_reason);
 }
 
 TEST(get_api_v2_features)
@@ -1270,7 +1314,7 @@ TEST(get_api_v2_features)
         _cleanup_close_ int fd = mb_open(O_RDONLY);
         struct memballoon_api a;
         const uint64_t want = MEMBALLOON_FEAT_STATE_V2 | MEMBALLOON_FEAT_STATS_16 |
-                              MEMBALLOON_FEAT_STATS_HOLD;
+                              MEMBALLOON_FEAT_STATS_HOLD | MEMBALLOON_FEAT_STATE_V3;
 
         ASSERT(fd >= 0, "open: %s", errname(fd));
         EXPECT_RET(get_api(fd, &a), 0);
