@@ -3041,6 +3041,24 @@ static int cmd_cmm_fakehost(void)
         return n_errors ? 1 : 0;
 }
 
+/*
+ * For the daemon scenarios on the fake CMO host: compare its lent set
+ * with the balloon while memballoond holds the writer (read-only open).
+ */
+static int cmd_cmm_compare(const char *what)
+{
+        _cleanup_close_ int fd = mb_open(O_RDONLY);
+        long r;
+
+        REQUIRE(fd >= 0, "open %s: %s", DEV_PATH, errname(fd));
+        r = get_api(fd, &api);
+        REQUIRE(r == 0, "GET_API: %s", errname(r));
+        page_size = api.page_size;
+        mount_debugfs();
+        cmm_compare(fd, what);
+        return n_errors ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
         const char *cmd = argc > 1 ? argv[1] : "";
@@ -3075,6 +3093,8 @@ int main(int argc, char **argv)
                 return cmd_cmm_refused();
         if (!strcmp(cmd, "cmm-fakehost"))
                 return cmd_cmm_fakehost();
+        if (!strcmp(cmd, "cmm-compare"))
+                return cmd_cmm_compare(argc > 2 ? argv[2] : "now");
         if (!strcmp(cmd, "compare"))
                 return cmd_compare(argc > 2 ? strtoull(argv[2], NULL, 10) : 512);
         /* Harness self-tests (tests/vm/run --selftest). */
