@@ -1309,6 +1309,42 @@ TEST(get_state_v2_and_v3_callers)
                "declined_transport %u, reason %u", v3.declined_transport, v3.declined_reason);
 }
 
+/*
+ * GET_STATE's number: the header's (version-1 size), the one builds before
+ * STATE_V3 used (version-2 size), and the whole current struct's all reach
+ * it; argsz decides what is filled.  A size field below version 1's, or
+ * another direction, is an unknown command.
+ */
+TEST(get_state_numbers)
+{
+        _cleanup_close_ int fd = mb_open(O_RDONLY);
+        const unsigned long rw = _IOC_READ | _IOC_WRITE;
+        const unsigned long nums[] = {
+                MEMBALLOON_GET_STATE,
+                _IOC(rw, MEMBALLOON_IOC_MAGIC, 0x01, MEMBALLOON_STATE_SIZE_V2),
+                _IOC(rw, MEMBALLOON_IOC_MAGIC, 0x01, sizeof(struct memballoon_state)),
+        };
+        struct memballoon_state st;
+
+        ASSERT(fd >= 0, "open: %s", errname(fd));
+        EXPECT(_IOC_SIZE(MEMBALLOON_GET_STATE) == MEMBALLOON_STATE_SIZE_V1,
+               "the header's GET_STATE encodes size %u", (unsigned) _IOC_SIZE(MEMBALLOON_GET_STATE));
+        for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+                memset(&st, 0, sizeof(st));
+                st.argsz = sizeof(st);
+                EXPECT_RET(xioctl(fd, nums[i], &st), 0);
+                EXPECT(st.host_page_size != 0, "number %#lx: v3 fields not filled", nums[i]);
+        }
+        memset(&st, 0, sizeof(st));
+        st.argsz = sizeof(st);
+        EXPECT_RET(xioctl(fd, _IOC(rw, MEMBALLOON_IOC_MAGIC, 0x01, MEMBALLOON_STATE_SIZE_V1 - 8), &st),
+                   -ENOTTY);
+        EXPECT_RET(xioctl(fd, _IOC(_IOC_READ, MEMBALLOON_IOC_MAGIC, 0x01, MEMBALLOON_STATE_SIZE_V1), &st),
+                   -ENOTTY);
+        EXPECT_RET(xioctl(fd, _IOC(rw, MEMBALLOON_IOC_MAGIC + 1, 0x01, MEMBALLOON_STATE_SIZE_V1), &st),
+                   -ENOTTY);
+}
+
 TEST(get_api_v2_features)
 {
         _cleanup_close_ int fd = mb_open(O_RDONLY);
