@@ -1031,15 +1031,24 @@ static int __init mb_init(void)
 	if (err)
 		goto out_memory;
 	/*
+	 * After virtio: a virtio device bound by now keeps the balloon, and
+	 * cmm records that it declined (pSeries only; a no-op elsewhere).
+	 */
+	err = mb_cmm_register();
+	if (err)
+		goto out_virtio;
+	/*
 	 * Last: nobody can inflate before everything else is up, so a failed
 	 * registration above never leaves pages behind, nor a migratepage
 	 * callback pointing into module text that is about to go away.
 	 */
 	err = mb_chardev_register();
 	if (err)
-		goto out_virtio;
+		goto out_cmm;
 	return 0;
 
+out_cmm:
+	mb_cmm_unregister();
 out_virtio:
 	/* Returns the device's pages and tells the host. */
 	mb_virtio_unregister();
@@ -1057,7 +1066,8 @@ static void __exit mb_exit(void)
 
 	/* No file can be open: each one holds a module reference. */
 	mb_chardev_unregister();
-	/* Returns the device's pages and tells the host. */
+	/* Each returns its host's pages and tells it. */
+	mb_cmm_unregister();
 	mb_virtio_unregister();
 	unregister_memory_notifier(&mb_memory_nb);
 	unregister_oom_notifier(&mb_oom_nb);
