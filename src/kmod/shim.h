@@ -291,4 +291,23 @@ void mb_chardev_unregister(void);
 int mb_virtio_register(void);
 void mb_virtio_unregister(void);
 
+/*
+ * vmware.c: under VMware, the backdoor balloon binds at load (x86-64 only;
+ * elsewhere there is nothing to look for).  Register never fails the
+ * module: a host that is absent or refuses is recorded as a decline.
+ */
+#ifdef CONFIG_X86_64
+int mb_vmw_register(void);
+void mb_vmw_unregister(void);
+#else
+static inline int mb_vmw_register(void)
+{
+	return 0;
+}
+
+static inline void mb_vmw_unregister(void)
+{
+}
+#endif
+
 #endif /* _MEMBALLOON_SHIM_H */
