@@ -8,11 +8,16 @@
  * balloon, except while the host negotiated DEFLATE_ON_OOM: then they stay
  * counted, as with the stock virtio_balloon driver, because the guest may
  * take them back when it runs out of memory (mb->in_totalram).  Pages move
- * in steps of up to MB_PAGES_PER_STEP: one step is one hold of mb->lock and
- * one message to the host, followed by one write of config actual after the
- * lock is dropped (mb_sync_actual()).
- * Each INFLATE or DEFLATE call starts with a small step (MB_FIRST_STEP_PFNS)
+ * in steps of up to the transport's max_step_pages: one step is one hold of
+ * mb->lock and one message to the host, followed by one write of config
+ * actual after the lock is dropped (mb_sync_actual()).
+ * Each INFLATE or DEFLATE call starts with a small step (first_step_pages)
  * so that the host sees progress early.
+ *
+ * Transports (virtio.c, cmm.c, vmware.c; sim.c while none is bound) bind
+ * and go through mb_transport_attach() and mb_transport_detach(): one
+ * transport at a time, the first to find its host wins, and the others
+ * record why they did not bind (mb_transport_declined()).
  *
  * The OOM notifier gives pages back without waiting for the daemon, and the
  * memory notifier stops an inflate while a memory block goes offline, both
@@ -191,54 +196,82 @@ static void mb_actual_work(struct work_struct *work)
 }
 
 /*
- * virtio PFNs are 32 bits of 4 KiB units: a page at or above 16 TiB cannot
- * be named to the host (the stock driver truncates, which makes the host
+ * Whether the host of @tp can be told of @page: a transport's PFNs may be
+ * narrower than the guest's (virtio's are 32 bits of 4 KiB units, so 16 TiB
+ * and up cannot be named; the stock driver truncates, which makes the host
  * discard an unrelated page).  Such pages are given back and others taken.
- * Checked in simulate mode too: a device may attach between an inflate's
- * allocation and its step, and then hears of the pages.
  */
-static bool mb_page_nameable(struct page *page)
+static bool mb_page_nameable(struct mb_transport *tp, struct page *page)
 {
-	return page_to_pfn(page) <
-	       (unsigned long)(U32_MAX / MB_VIRTIO_PFNS_PER_PAGE);
+	return !tp->ops->nameable || tp->ops->nameable(tp, page);
+}
+
+static void mb_free_page_list(struct list_head *pages)
+{
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, pages, lru) {
+		list_del(&page->lru);
+		put_page(page);
+	}
 }
 
 /*
  * Put @n freshly allocated pages from @pages into the balloon and tell
  * the host.  The allocation happened without mb->lock, so the lock is
- * only held for bookkeeping and one host round trip.
+ * only held for bookkeeping and one host round trip.  The transport may
+ * have changed since the pages were taken: what it cannot name or what
+ * does not fit its step goes back to the allocator.  Pages the host
+ * refuses go to @refused, for the caller to free at the end of the call,
+ * and are counted in @nr_refused.
  *
- * Return: false if the host has stopped answering.  The pages were then
- * freed again if the host never saw them, or stay loaned if it may have:
- * a host that takes a buffer late would still discard those pages.
+ * Return: pages added, or -EIO if the host has stopped answering.  The
+ * pages were then freed again if the host never saw them, or stay loaned
+ * if it may have: a host that takes a buffer late would still discard
+ * those pages.
  */
-static bool mb_inflate_step(struct memballoon *mb, struct list_head *pages,
-			    unsigned long n)
+static long mb_inflate_step(struct memballoon *mb, struct list_head *pages,
+			    struct list_head *refused,
+			    unsigned long *nr_refused)
 {
 	struct mb_transport *tp;
 	struct page *page, *next;
+	unsigned long n = 0;
+	LIST_HEAD(spare);
+	LIST_HEAD(step_refused);
 	bool told;
 
 	mutex_lock(&mb->lock);
 	tp = mb->tp;
 	if (tp->ops->broken(tp)) {
 		mutex_unlock(&mb->lock);
-		list_for_each_entry_safe(page, next, pages, lru) {
-			list_del(&page->lru);
-			put_page(page);
+		mb_free_page_list(pages);
+		return -EIO;
+	}
+	list_for_each_entry_safe(page, next, pages, lru) {
+		if (n == tp->ops->max_step_pages ||
+		    !mb_page_nameable(tp, page)) {
+			list_move(&page->lru, &spare);
+			continue;
 		}
-		return false;
-	}
-	list_for_each_entry(page, pages, lru) {
-		mb_adjust_managed(mb, page, -1);
 		tp->ops->queue_page(tp, page);
+		n++;
 	}
+	told = tp->ops->tell_inflate(tp, &step_refused);
+	*nr_refused = 0;
+	list_for_each_entry(page, &step_refused, lru)
+		(*nr_refused)++;
+	mb->refused_pages += *nr_refused;
+	n -= *nr_refused;
+	list_for_each_entry(page, pages, lru)
+		mb_adjust_managed(mb, page, -1);
 	balloon_page_list_enqueue(&mb->b_dev_info, pages);
 	mb->nr_pages += n;
-	told = tp->ops->tell_inflate(tp);
 	mutex_unlock(&mb->lock);
+	list_splice(&step_refused, refused);
+	mb_free_page_list(&spare);
 	mb_sync_actual(mb);
-	return told;
+	return told ? n : -EIO;
 }
 
 /*
@@ -254,7 +287,8 @@ static bool mb_inflate_step(struct memballoon *mb, struct list_head *pages,
  * are isolated or locked by compaction right now; they come back soon.
  * -EIO: the host stopped answering, so the pages went back into the
  * balloon: it has not heard of them, and a device that is not yet reset
- * may still be using them.
+ * may still be using them.  -EACCES: the host would give none of them
+ * back (they stay in the balloon).
  */
 static long mb_deflate_step_locked(struct memballoon *mb, unsigned long want)
 {
@@ -262,9 +296,11 @@ static long mb_deflate_step_locked(struct memballoon *mb, unsigned long want)
 	struct page *page, *next;
 	unsigned long n;
 	LIST_HEAD(pages);
+	LIST_HEAD(kept);
 
 	lockdep_assert_held(&mb->lock);
-	want = min3(want, mb->nr_pages, (unsigned long)MB_PAGES_PER_STEP);
+	want = min3(want, mb->nr_pages,
+		    (unsigned long)tp->ops->max_step_pages);
 	if (!want)
 		return 0;
 	/*
@@ -279,10 +315,17 @@ static long mb_deflate_step_locked(struct memballoon *mb, unsigned long want)
 	/* A host that has been reset forgot its pages: nobody to tell. */
 	list_for_each_entry(page, &pages, lru)
 		tp->ops->queue_page(tp, page);
-	if (!tp->ops->tell_deflate(tp)) {
+	if (!tp->ops->tell_deflate(tp, &kept)) {
+		list_splice(&kept, &pages);
 		balloon_page_list_enqueue(&mb->b_dev_info, &pages);
 		return -EIO;
 	}
+	/* What the host would not give back stays loaned. */
+	list_for_each_entry(page, &kept, lru)
+		n--;
+	balloon_page_list_enqueue(&mb->b_dev_info, &kept);
+	if (!n)
+		return -EACCES;
 	mb->nr_pages -= n;
 
 	list_for_each_entry_safe(page, next, &pages, lru) {
@@ -325,13 +368,163 @@ void mb_release_all_locked(struct memballoon *mb)
 	while (mb->nr_pages) {
 		n = mb_deflate_step_locked(mb, mb->nr_pages);
 		if (n < 0) {
-			pr_err("%lu pages stay loaned: the host stopped answering\n",
-			       mb->nr_pages);
+			pr_err("%lu pages stay loaned: the host %s\n",
+			       mb->nr_pages, n == -EACCES ?
+			       "would not give them back" :
+			       "stopped answering");
 			return;
 		}
 		if (!n)
 			usleep_range(1000, 2000);
 	}
+}
+
+/* ---- transports -------------------------------------------------------- */
+
+/**
+ * mb_transport_attach() - make @tp the balloon's transport
+ * @tp:		the transport, with its host found and answering
+ * @target:	the host's target now, in kernel pages
+ * @in_totalram: loaned pages stay in the managed page count
+ *
+ * Pages loaned in simulate mode were never offered to this host, so they
+ * go back first; the daemon inflates again towards the host's target,
+ * which comes as an event.  No lock held.
+ *
+ * Return: 0, or -EBUSY if another host's transport is bound: one balloon
+ * has one host, and the first to bind keeps it.
+ */
+int mb_transport_attach(struct mb_transport *tp, u64 target, bool in_totalram)
+{
+	struct memballoon *mb = &mb_balloon;
+
+	if (WARN_ON_ONCE(!tp->ops->max_step_pages ||
+			 !tp->ops->first_step_pages ||
+			 tp->ops->first_step_pages > tp->ops->max_step_pages))
+		return -EINVAL;
+	mutex_lock(&mb->lock);
+	if (mb->tp != &mb_sim_transport) {
+		mutex_unlock(&mb->lock);
+		return -EBUSY;
+	}
+	mb_release_all_locked(mb);
+	mb_set_accounting_locked(mb, in_totalram);
+	mb->sim_target = 0;
+	/* One store: mb_sync_actual() reads it without mb->lock. */
+	WRITE_ONCE(mb->tp, tp);
+	mb->host_target = target;
+	/* Under the lock, as SIM_SET_TARGET's: the newest target wins. */
+	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, target);
+	mutex_unlock(&mb->lock);
+	pr_info("transport %s bound, target %llu pages\n", tp->ops->name,
+		target);
+	return 0;
+}
+
+/**
+ * mb_transport_detach() - stop using @tp
+ * @tp:	the transport
+ *
+ * Gives every page back, telling the host unless it stopped answering,
+ * and falls back to simulate mode with a zero target.  The caller stops
+ * its own work (target polling, interrupts) first.  No lock held.
+ *
+ * Return: true if @tp was bound and its host still answers (the caller
+ * may then tell it the balloon is empty), false otherwise.
+ */
+bool mb_transport_detach(struct mb_transport *tp)
+{
+	struct memballoon *mb = &mb_balloon;
+	bool answers;
+
+	mutex_lock(&mb->lock);
+	if (mb->tp != tp) {
+		mutex_unlock(&mb->lock);
+		return false;
+	}
+	mb_release_all_locked(mb);
+	answers = !tp->ops->broken(tp);
+	WRITE_ONCE(mb->tp, &mb_sim_transport);
+	mb->host_target = 0;
+	mb->sim_target = 0;
+	if (!mb->nr_pages)
+		mb_set_accounting_locked(mb, false);
+	/* Under the lock: a SIM_SET_TARGET right after is the newest. */
+	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, 0);
+	mutex_unlock(&mb->lock);
+
+	/* After mb->tp left @tp: wait out a mb_sync_actual() using it. */
+	mutex_lock(&mb->cfg_lock);
+	mutex_unlock(&mb->cfg_lock);
+	return answers;
+}
+
+/**
+ * mb_transport_set_target() - the host of @tp asks for @target pages
+ * @tp:		the transport
+ * @target:	kernel pages; the transport clamps what the guest cannot give
+ *
+ * Ignored unless @tp is bound.  Queues a TARGET event.  No lock held.
+ */
+void mb_transport_set_target(struct mb_transport *tp, u64 target)
+{
+	struct memballoon *mb = &mb_balloon;
+
+	mutex_lock(&mb->lock);
+	if (mb->tp == tp) {
+		mb->host_target = target;
+		mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, target);
+	}
+	mutex_unlock(&mb->lock);
+}
+
+/**
+ * mb_transport_forget_all() - the host of @tp forgot every loaned page
+ * @tp:	the transport; its tell_deflate must already return true without
+ *	telling anyone
+ *
+ * After a host reset (VMware's RESET) the pages are the guest's again:
+ * they all go back to the page allocator and a RESET event tells the
+ * daemon, which inflates again towards the target the host sets next.
+ * No lock held.
+ */
+void mb_transport_forget_all(struct mb_transport *tp)
+{
+	struct memballoon *mb = &mb_balloon;
+	unsigned long before;
+
+	mutex_lock(&mb->lock);
+	if (mb->tp != tp) {
+		mutex_unlock(&mb->lock);
+		return;
+	}
+	before = mb->nr_pages;
+	mb_release_all_locked(mb);
+	mb_queue_event(mb, MEMBALLOON_EVENT_RESET, before - mb->nr_pages);
+	mutex_unlock(&mb->lock);
+	mb_sync_actual(mb);
+	pr_info("%s host reset: %lu pages back to the guest\n", tp->ops->name,
+		before);
+}
+
+/**
+ * mb_transport_declined() - a transport looked for its host and did not bind
+ * @transport:	MEMBALLOON_TRANSPORT_*
+ * @reason:	MEMBALLOON_DECLINED_*
+ * @error:	the hypervisor's answer, or a negative errno, or 0
+ *
+ * Kept for GET_STATE, so that the daemon can say why (the caller logs it
+ * too).  The last one wins.  No lock held.
+ */
+void mb_transport_declined(u32 transport, u32 reason, s32 error)
+{
+	struct memballoon *mb = &mb_balloon;
+
+	mutex_lock(&mb->lock);
+	mb->declined_transport = transport;
+	mb->declined_reason = reason;
+	mb->declined_error = error;
+	mutex_unlock(&mb->lock);
 }
 
 /**
@@ -345,17 +538,23 @@ void mb_release_all_locked(struct memballoon *mb)
  */
 int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 {
-	unsigned long step_max = MB_FIRST_STEP_PAGES;
+	struct mb_transport *tp = READ_ONCE(mb->tp);
+	unsigned long step_max = tp->ops->first_step_pages;
 	u32 reason = MEMBALLOON_STOP_DONE;
+	unsigned long refused = 0;
+	LIST_HEAD(refused_pages);
 	u64 done = 0;
 
 	while (done < b->nr_pages && reason == MEMBALLOON_STOP_DONE) {
 		unsigned long step = min_t(u64, b->nr_pages - done, step_max);
-		unsigned long n = 0, refused = 0;
-		struct page *page, *next;
+		unsigned long n = 0, unnamed = 0, step_refused;
+		struct page *page;
 		LIST_HEAD(unnameable);
 		LIST_HEAD(pages);
+		long added;
 
+		/* Checked again under mb->lock: this only avoids waste. */
+		tp = READ_ONCE(mb->tp);
 		while (n < step) {
 			if (READ_ONCE(mb->offlining)) {
 				reason = MEMBALLOON_STOP_OFFLINE;
@@ -375,10 +574,10 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 				reason = MEMBALLOON_STOP_NOMEM;
 				break;
 			}
-			if (!mb_page_nameable(page)) {
+			if (!mb_page_nameable(tp, page)) {
 				/* Kept aside so the allocator hands out another. */
 				list_add(&page->lru, &unnameable);
-				if (++refused > MB_PAGES_PER_STEP) {
+				if (++unnamed > tp->ops->max_step_pages) {
 					reason = MEMBALLOON_STOP_NOMEM;
 					break;
 				}
@@ -388,17 +587,28 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 			n++;
 			cond_resched();
 		}
-		list_for_each_entry_safe(page, next, &unnameable, lru) {
-			list_del(&page->lru);
-			put_page(page);
-		}
-		if (n && !mb_inflate_step(mb, &pages, n)) {
+		mb_free_page_list(&unnameable);
+		if (!n)
+			break;
+		added = mb_inflate_step(mb, &pages, &refused_pages,
+					&step_refused);
+		if (added < 0) {
 			reason = MEMBALLOON_STOP_HOST;
 			break;
 		}
-		done += n;
-		step_max = MB_PAGES_PER_STEP;
+		done += added;
+		refused += step_refused;
+		/*
+		 * Refused pages are kept until the call ends, so the allocator
+		 * does not offer them again at once; a host that refuses a
+		 * step's worth takes no more now.
+		 */
+		if (refused >= READ_ONCE(mb->tp)->ops->max_step_pages &&
+		    reason == MEMBALLOON_STOP_DONE)
+			reason = MEMBALLOON_STOP_REFUSED;
+		step_max = READ_ONCE(mb->tp)->ops->max_step_pages;
 	}
+	mb_free_page_list(&refused_pages);
 
 	mutex_lock(&mb->lock);
 	if (reason == MEMBALLOON_STOP_NOMEM)
@@ -421,7 +631,7 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
  */
 int mb_deflate(struct memballoon *mb, struct memballoon_batch *b)
 {
-	unsigned long step_max = MB_FIRST_STEP_PAGES;
+	unsigned long step_max = READ_ONCE(mb->tp)->ops->first_step_pages;
 	u32 reason = MEMBALLOON_STOP_DONE;
 	u64 done = 0;
 
@@ -445,14 +655,15 @@ int mb_deflate(struct memballoon *mb, struct memballoon_batch *b)
 						     min(step_max, room)));
 		mutex_unlock(&mb->lock);
 		if (n < 0) {
-			reason = MEMBALLOON_STOP_HOST;
+			reason = n == -EACCES ? MEMBALLOON_STOP_REFUSED :
+						MEMBALLOON_STOP_HOST;
 			break;
 		}
 		if (n)
 			mb_sync_actual(mb);
 		done += n;
 		if (n) {
-			step_max = MB_PAGES_PER_STEP;
+			step_max = READ_ONCE(mb->tp)->ops->max_step_pages;
 			cond_resched();
 			continue;
 		}
@@ -538,6 +749,59 @@ static void mb_migrate_release(struct page *page)
 #endif
 
 /*
+ * Tell the host that @newpage replaces @page.  A host that refuses
+ * @newpage, or will not give @page back, leaves everything as it was:
+ * false, and the migration is retried later.  If it then will not take
+ * @newpage back either, the host still holds it: the page is leaked (one
+ * extra reference) rather than handed to the allocator while the host
+ * may reclaim it.
+ *
+ * The transport reports refusals by moving a page's lru.  @newpage's is
+ * free (the migration core unlinked it), but @page is still linked on the
+ * migration core's own list, so a placeholder takes its place meanwhile.
+ */
+static bool mb_migrate_tell(struct memballoon *mb, struct mb_transport *tp,
+			    struct page *newpage, struct page *page)
+{
+	struct list_head placeholder;
+	LIST_HEAD(pages);
+	LIST_HEAD(refused);
+	bool ok;
+
+	list_add(&newpage->lru, &pages);
+	tp->ops->queue_page(tp, newpage);
+	ok = !tp->ops->tell_inflate(tp, &refused) || list_empty(&refused);
+	list_del(&newpage->lru);
+	if (!ok) {
+		mb->refused_pages++;
+		return false;
+	}
+	if (tp->ops->broken(tp))
+		return true;	/* nothing more reaches it (see above) */
+
+	list_replace(&page->lru, &placeholder);
+	list_add(&page->lru, &pages);
+	tp->ops->queue_page(tp, page);
+	ok = !tp->ops->tell_deflate(tp, &refused) || list_empty(&refused);
+	list_del(&page->lru);
+	list_replace(&placeholder, &page->lru);
+	if (ok)
+		return true;
+
+	/* @page stays loaned: take @newpage back from the host. */
+	list_add(&newpage->lru, &pages);
+	tp->ops->queue_page(tp, newpage);
+	ok = tp->ops->tell_deflate(tp, &refused) && list_empty(&refused);
+	list_del(&newpage->lru);
+	if (!ok) {
+		get_page(newpage);
+		pr_err("the host keeps page %#lx after refusing a migration; leaked\n",
+		       page_to_pfn(newpage));
+	}
+	return false;
+}
+
+/*
  * Called by compaction (and memory offlining) with @page isolated from
  * the balloon list, and both pages locked.  The core calls this without a
  * NULL check whenever balloon pages are movable, so it is always
@@ -573,25 +837,24 @@ static int mb_migratepage(struct balloon_dev_info *b_dev_info,
 		return -EAGAIN;
 	}
 	/* The host could not be told where the page went: try another. */
-	if (!mb_page_nameable(newpage)) {
+	if (!mb_page_nameable(tp, newpage)) {
 		mutex_unlock(&mb->lock);
 		return -EAGAIN;
 	}
-
-	mb_migrate_swap(mb, b_dev_info, newpage, page);
 
 	/*
 	 * The host hears of @newpage first, so the guest's memory never
 	 * shrinks by a page the host does not know; if it stops answering
 	 * in between, @page simply stays with it (the device is reset
-	 * before anything is released, see mb_virtio_remove()).
+	 * before anything is released, see mb_virtio_remove()).  Both
+	 * pages are ours to link while isolated and locked.
 	 */
-	tp->ops->queue_page(tp, newpage);
-	if (tp->ops->tell_inflate(tp)) {
-		tp->ops->queue_page(tp, page);
-		tp->ops->tell_deflate(tp);
+	if (!mb_migrate_tell(mb, tp, newpage, page)) {
+		mutex_unlock(&mb->lock);
+		return -EAGAIN;
 	}
 
+	mb_migrate_swap(mb, b_dev_info, newpage, page);
 	mb_migrate_release(page);
 
 	mb->migrations++;
@@ -733,8 +996,8 @@ static void mb_init_balloon(struct memballoon *mb)
 		     VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
 	BUILD_BUG_ON(MEMBALLOON_HOST_F_REPORTING != VIRTIO_BALLOON_F_REPORTING);
 	BUILD_BUG_ON(sizeof(struct memballoon_event) != 32);
-	BUILD_BUG_ON(MB_PAGES_PER_STEP == 0);
-	BUILD_BUG_ON(MB_FIRST_STEP_PAGES > MB_PAGES_PER_STEP);
+	BUILD_BUG_ON(offsetof(struct memballoon_state, declined_transport) !=
+		     MEMBALLOON_STATE_SIZE_V2);
 
 	mutex_init(&mb->lock);
 	mutex_init(&mb->cfg_lock);

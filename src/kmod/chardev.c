@@ -82,7 +82,12 @@ static long mb_get_api(void __user *uarg)
 	api.page_size = PAGE_SIZE;
 	api.features = MEMBALLOON_FEAT_SIMULATE | MEMBALLOON_FEAT_VIRTIO |
 		       MEMBALLOON_FEAT_OOM_NOTIFIER | MEMBALLOON_FEAT_STATE_V2 |
-		       MEMBALLOON_FEAT_STATS_16 | MEMBALLOON_FEAT_STATS_HOLD;
+		       MEMBALLOON_FEAT_STATS_16 | MEMBALLOON_FEAT_STATS_HOLD |
+		       MEMBALLOON_FEAT_STATE_V3;
+	if (IS_ENABLED(CONFIG_PPC_PSERIES))
+		api.features |= MEMBALLOON_FEAT_CMM;
+	if (IS_ENABLED(CONFIG_X86_64))
+		api.features |= MEMBALLOON_FEAT_VMWARE;
 	if (MB_PAGES_MOVABLE)
 		api.features |= MEMBALLOON_FEAT_COMPACTION;
 	if (IS_ENABLED(CONFIG_MEMORY_HOTPLUG))
@@ -118,6 +123,8 @@ static long mb_get_state(struct memballoon *mb, void __user *uarg)
 		st.state_flags |= MEMBALLOON_STATE_F_BALLOON_IN_TOTALRAM;
 	if (tp->ops->broken(tp))
 		st.state_flags |= MEMBALLOON_STATE_F_HOST_BROKEN;
+	if (tp->ops->deflate_on_oom(tp))
+		st.state_flags |= MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET;
 	st.transport = tp->ops->transport;
 	st.host_features = tp->ops->features(tp);
 	st.target_pages = tp->ops->host_target ? mb->host_target :
@@ -128,6 +135,15 @@ static long mb_get_state(struct memballoon *mb, void __user *uarg)
 	st.oom_events = mb->oom_events;
 	st.migrations = mb->migrations;
 	st.inflate_failures = mb->inflate_failures;
+	st.declined_transport = mb->declined_transport;
+	st.declined_reason = mb->declined_reason;
+	st.declined_error = mb->declined_error;
+	st.refused_pages = mb->refused_pages;
+	st.host_page_size = PAGE_SIZE;
+	st.transport_flags = 0;
+	st.host_resets = 0;
+	if (tp->ops->facts)
+		tp->ops->facts(tp, &st);
 	mutex_unlock(&mb->lock);
 	st.oom_nr_pages = READ_ONCE(mb->oom_nr_pages);
 	st.events_dropped = mb_events_dropped(mb);

@@ -6,6 +6,8 @@
  * chardev.c  /dev/memballoon: ioctls, read() and poll()
  * sim.c      the simulate transport
  * virtio.c   the virtio-balloon transport
+ * cmm.c      the pSeries CMM transport (CONFIG_PPC_PSERIES)
+ * vmware.c   the VMware balloon transport (CONFIG_X86_64)
  *
  * The balloon always has a transport (struct mb_transport).  With no
  * device bound it is the simulate one: pages still leave the page
@@ -87,14 +89,15 @@
 	((unsigned int)(PAGE_SIZE >> VIRTIO_BALLOON_PFN_SHIFT))
 
 /*
- * Largest step in kernel pages: at most this many move per lock hold and
- * per host kick.
+ * virtio's largest step in kernel pages: at most this many move per lock
+ * hold and per host kick.  Other transports have their own
+ * (mb_transport_ops.max_step_pages).
  */
-#define MB_PAGES_PER_STEP	(MB_PFNS_PER_KICK / MB_VIRTIO_PFNS_PER_PAGE)
+#define MB_VIRTIO_STEP_PAGES	(MB_PFNS_PER_KICK / MB_VIRTIO_PFNS_PER_PAGE)
 
 /*
- * First step of every INFLATE and DEFLATE call, in virtio PFNs; the
- * call's further steps are full MB_PAGES_PER_STEP ones.  The host sees no
+ * virtio's first step of every INFLATE and DEFLATE call, in virtio PFNs;
+ * the call's further steps are full MB_VIRTIO_STEP_PAGES ones.  The host sees no
  * progress until config actual is written at the end of a step.  With full
  * steps only, an inflate first allocated and zeroed 16 MiB, and the host
  * saw the first change ~10x later than with the stock driver, which
@@ -112,7 +115,7 @@
 #define MB_FIRST_STEP_PFNS	64
 
 /* The same in kernel pages; at least one page with large pages. */
-#define MB_FIRST_STEP_PAGES	\
+#define MB_VIRTIO_FIRST_STEP_PAGES	\
 	DIV_ROUND_UP(MB_FIRST_STEP_PFNS, MB_VIRTIO_PFNS_PER_PAGE)
 
 /*
@@ -131,44 +134,65 @@ struct mb_transport;
 /**
  * struct mb_transport_ops - what the balloon core asks of a transport
  * @transport:	MEMBALLOON_TRANSPORT_*, for GET_STATE
+ * @name:	for the log
  * @host_target: the host sets the target (mb->host_target); without it
  *		the daemon does, with SIM_SET_TARGET (mb->sim_target)
+ * @max_step_pages: most pages queued between two tells (>= 1)
+ * @first_step_pages: the first step of each INFLATE and DEFLATE call,
+ *		1..@max_step_pages, so that the host sees progress early
+ * @nameable:	whether the host can be told of @page (its PFN fits the
+ *		protocol); NULL if every page can be.  Pages that cannot are
+ *		never queued: the core gives them back and takes others.
  * @broken:	whether the host stopped answering: no page may go to it or
  *		come back from it, except after @tell_deflate says the host
  *		has forgotten them.  With mb->lock, or READ_ONCE semantics
  *		under mb->cfg_lock.
  * @queue_page:	add one kernel page to the next message to the host; the
  *		transport names it in its own units.  The core queues at
- *		most MB_PAGES_PER_STEP pages between two tells, all of them
- *		below mb_page_nameable()'s limit.
+ *		most @max_step_pages pages between two tells, all of them
+ *		@nameable.
  * @tell_inflate: send the queued pages as loaned and wait, bounded by
- *		MEMBALLOON_HOST_TIMEOUT_MS, until the host has them.  Return
- *		false if it did not answer (the transport is broken from
- *		then on).
- * @tell_deflate: the same for pages given back; true without telling
- *		anyone once the host has been reset and forgot its pages.
+ *		MEMBALLOON_HOST_TIMEOUT_MS, until the host has them.  Pages
+ *		the host refused are moved to @refused with list_move() on
+ *		page->lru: they are not loaned, and the core frees them once
+ *		the INFLATE call ends.  Return false if the host did not
+ *		answer (the transport is broken from then on).
+ * @tell_deflate: the same for pages given back; pages the host would not
+ *		give back are moved to @kept and stay in the balloon.  True
+ *		without telling anyone once the host has been reset and
+ *		forgot its pages.
  * @set_actual:	tell the host the balloon's size in kernel pages.  Called
  *		with mb->cfg_lock held and never mb->lock: it may allocate.
  * @deflate_on_oom: whether pages may come back without the host's consent,
  *		on OOM or below its target (virtio spec 5.5.6.1).  mb->lock.
- * @features:	host feature bits for GET_STATE (MEMBALLOON_HOST_F_*).
+ * @features:	host feature bits for GET_STATE (MEMBALLOON_HOST_F_*, the
+ *		virtio ones; 0 for other transports).
  * @stats_changed: SET_STATS stored new statistics (mb->lock held).
+ * @facts:	fill the transport's own fields of GET_STATE version 3
+ *		(host_page_size, transport_flags, host_resets); NULL: 4 KiB,
+ *		no flags, no resets.  mb->lock held.
  *
  * Every call is made with mb->lock held (see struct memballoon for what
  * that forbids), except @set_actual and the @broken before it, which
- * mb_sync_actual() makes under mb->cfg_lock.  None may be NULL.
+ * mb_sync_actual() makes under mb->cfg_lock.  Only @nameable and @facts
+ * may be NULL.
  */
 struct mb_transport_ops {
 	u32 transport;
+	const char *name;
 	bool host_target;
+	unsigned int max_step_pages;
+	unsigned int first_step_pages;
+	bool (*nameable)(struct mb_transport *tp, struct page *page);
 	bool (*broken)(struct mb_transport *tp);
 	void (*queue_page)(struct mb_transport *tp, struct page *page);
-	bool (*tell_inflate)(struct mb_transport *tp);
-	bool (*tell_deflate)(struct mb_transport *tp);
+	bool (*tell_inflate)(struct mb_transport *tp, struct list_head *refused);
+	bool (*tell_deflate)(struct mb_transport *tp, struct list_head *kept);
 	void (*set_actual)(struct mb_transport *tp, unsigned long nr_pages);
 	bool (*deflate_on_oom)(struct mb_transport *tp);
 	u64 (*features)(struct mb_transport *tp);
 	void (*stats_changed)(struct mb_transport *tp);
+	void (*facts)(struct mb_transport *tp, struct memballoon_state *st);
 };
 
 /**
@@ -208,6 +232,11 @@ struct mb_transport {
  * @oom_events:	OOM notifier calls that released pages (@lock)
  * @inflate_failures: INFLATE calls stopped by allocation failure (@lock)
  * @migrations:	pages moved by compaction since load (@lock)
+ * @refused_pages: pages the host refused to take since load (@lock)
+ * @declined_transport: the last transport that looked for its host and
+ *		did not bind (MEMBALLOON_TRANSPORT_*, 0 none) (@lock)
+ * @declined_reason: why (MEMBALLOON_DECLINED_*) (@lock)
+ * @declined_error: the hypervisor's answer or -errno (@lock)
  * @oom_nr_pages: pages the OOM notifier releases per call (READ_ONCE)
  * @in_totalram: loaned pages stay in the managed page count (deflate on
  *		OOM, as the stock driver); changes only while the balloon is
@@ -243,6 +272,10 @@ struct memballoon {
 	u64 oom_events;
 	u64 inflate_failures;
 	u64 migrations;
+	u64 refused_pages;
+	u32 declined_transport;
+	u32 declined_reason;
+	s32 declined_error;
 	unsigned long oom_nr_pages;
 	bool in_totalram;
 	atomic64_t oom_lock_missed;
@@ -280,6 +313,13 @@ void mb_sync_actual(struct memballoon *mb);
 void mb_set_accounting_locked(struct memballoon *mb, bool in_totalram);
 unsigned long mb_guest_ram_pages(struct memballoon *mb);
 
+/* balloon.c: what a transport calls (none with mb->lock held) */
+int mb_transport_attach(struct mb_transport *tp, u64 target, bool in_totalram);
+bool mb_transport_detach(struct mb_transport *tp);
+void mb_transport_set_target(struct mb_transport *tp, u64 target);
+void mb_transport_forget_all(struct mb_transport *tp);
+void mb_transport_declined(u32 transport, u32 reason, s32 error);
+
 /* sim.c: no device bound */
 extern struct mb_transport mb_sim_transport;
 
@@ -291,23 +331,26 @@ void mb_chardev_unregister(void);
 int mb_virtio_register(void);
 void mb_virtio_unregister(void);
 
+/* cmm.c: pSeries cooperative memory overcommit, where the firmware has it */
+#ifdef CONFIG_PPC_PSERIES
+int mb_cmm_register(void);
+void mb_cmm_unregister(void);
+#else
+static inline int mb_cmm_register(void) { return 0; }
+static inline void mb_cmm_unregister(void) { }
+#endif
+
 /*
- * vmware.c: under VMware, the backdoor balloon binds at load (x86-64 only;
- * elsewhere there is nothing to look for).  Register never fails the
- * module: a host that is absent or refuses is recorded as a decline.
+ * vmware.c: the VMware balloon protocol, on VMware's hypervisor (x86-64
+ * only).  Register never fails the module: a host that is absent or
+ * refuses is recorded as a decline.
  */
 #ifdef CONFIG_X86_64
 int mb_vmw_register(void);
 void mb_vmw_unregister(void);
 #else
-static inline int mb_vmw_register(void)
-{
-	return 0;
-}
-
-static inline void mb_vmw_unregister(void)
-{
-}
+static inline int mb_vmw_register(void) { return 0; }
+static inline void mb_vmw_unregister(void) { }
 #endif
 
 #endif /* _MEMBALLOON_SHIM_H */

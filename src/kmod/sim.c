@@ -8,6 +8,7 @@
  * OOM or otherwise.  This is cmm.c's "simulate" mode.
  */
 #include <linux/memballoon.h>
+#include <linux/virtio_balloon.h>
 
 #include "shim.h"
 
@@ -20,7 +21,7 @@ static void mb_sim_queue_page(struct mb_transport *tp, struct page *page)
 {
 }
 
-static bool mb_sim_tell(struct mb_transport *tp)
+static bool mb_sim_tell(struct mb_transport *tp, struct list_head *pages)
 {
 	return true;
 }
@@ -45,7 +46,11 @@ static void mb_sim_stats_changed(struct mb_transport *tp)
 
 static const struct mb_transport_ops mb_sim_ops = {
 	.transport	= MEMBALLOON_TRANSPORT_SIMULATE,
+	.name		= "simulate",
 	.host_target	= false,
+	/* As virtio's, so that a device binding mid-call changes nothing. */
+	.max_step_pages	= MB_VIRTIO_STEP_PAGES,
+	.first_step_pages = MB_VIRTIO_FIRST_STEP_PAGES,
 	.broken		= mb_sim_broken,
 	.queue_page	= mb_sim_queue_page,
 	.tell_inflate	= mb_sim_tell,

@@ -105,15 +105,15 @@ static struct mb_virtio *to_mb_virtio(struct mb_transport *tp)
  * @tp:   the device
  * @page: the page
  *
- * The balloon core never queues more than MB_PAGES_PER_STEP pages between
- * two mb_virtio_tell_*() calls, so the buffer cannot overflow.
+ * The balloon core never queues more than MB_VIRTIO_STEP_PAGES pages
+ * between two mb_virtio_tell_*() calls, so the buffer cannot overflow.
  */
 static void mb_virtio_queue_page(struct mb_transport *tp, struct page *page)
 {
 	/*
 	 * virtio PFNs are 32-bit and count 4 KiB: a larger kernel page is
 	 * several consecutive virtio PFNs, first one at its start.  Pages at
-	 * or above 16 TiB never get here (mb_page_nameable()).
+	 * or above 16 TiB never get here (mb_virtio_nameable()).
 	 */
 	u32 pfn = page_to_pfn(page) * MB_VIRTIO_PFNS_PER_PAGE;
 	struct mb_virtio *vb = to_mb_virtio(tp);
@@ -212,7 +212,19 @@ static bool mb_virtio_tell(struct mb_virtio *vb, struct virtqueue *vq)
 	}
 }
 
-static bool mb_virtio_tell_inflate(struct mb_transport *tp)
+/*
+ * virtio PFNs are 32 bits of 4 KiB units: a page at or above 16 TiB cannot
+ * be named to the host.
+ */
+static bool mb_virtio_nameable(struct mb_transport *tp, struct page *page)
+{
+	return page_to_pfn(page) <
+	       (unsigned long)(U32_MAX / MB_VIRTIO_PFNS_PER_PAGE);
+}
+
+/* The device takes every page or none: nothing is ever refused. */
+static bool mb_virtio_tell_inflate(struct mb_transport *tp,
+				   struct list_head *refused)
 {
 	struct mb_virtio *vb = to_mb_virtio(tp);
 
@@ -223,7 +235,8 @@ static bool mb_virtio_tell_inflate(struct mb_transport *tp)
  * A device that is gone has been reset for removal (@gone, mb->lock): it
  * forgot every page, so there is nobody to tell.
  */
-static bool mb_virtio_tell_deflate(struct mb_transport *tp)
+static bool mb_virtio_tell_deflate(struct mb_transport *tp,
+				   struct list_head *kept)
 {
 	struct mb_virtio *vb = to_mb_virtio(tp);
 
@@ -284,15 +297,11 @@ static void mb_virtio_config_work(struct work_struct *work)
 {
 	struct mb_virtio *vb = container_of(work, struct mb_virtio,
 					    config_work);
-	struct memballoon *mb = &mb_balloon;
 	u64 target;
 
 	/* Config I/O outside mb->lock (see struct memballoon). */
 	target = mb_virtio_read_target(vb);
-	mutex_lock(&mb->lock);
-	mb->host_target = target;
-	mutex_unlock(&mb->lock);
-	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, target);
+	mb_transport_set_target(&vb->tp, target);
 }
 
 /* Interrupt context: defer the config read to process context. */
@@ -416,7 +425,11 @@ static void mb_virtio_stats_changed(struct mb_transport *tp)
 
 static const struct mb_transport_ops mb_virtio_ops = {
 	.transport	= MEMBALLOON_TRANSPORT_VIRTIO,
+	.name		= "virtio",
 	.host_target	= true,
+	.max_step_pages	= MB_VIRTIO_STEP_PAGES,
+	.first_step_pages = MB_VIRTIO_FIRST_STEP_PAGES,
+	.nameable	= mb_virtio_nameable,
 	.broken		= mb_virtio_tp_broken,
 	.queue_page	= mb_virtio_queue_page,
 	.tell_inflate	= mb_virtio_tell_inflate,
@@ -471,34 +484,26 @@ static int mb_virtio_init_vqs(struct mb_virtio *vb)
 }
 
 /*
- * Make the device the balloon's transport.  Pages loaned in simulate mode
- * were never offered to this host, so they go back first; the daemon
- * inflates again towards the host's target, which comes as an event.
- * With DEFLATE_ON_OOM, loaned pages stay in MemTotal from now on, as with
- * the stock driver: the guest may take them back when it runs out of
- * memory, so the overcommit heuristic counts them.
+ * Make the device the balloon's transport (mb_transport_attach()).  With
+ * DEFLATE_ON_OOM, loaned pages stay in MemTotal from now on, as with the
+ * stock driver: the guest may take them back when it runs out of memory,
+ * so the overcommit heuristic counts them.
  */
-static void mb_virtio_attach(struct mb_virtio *vb)
+static int mb_virtio_attach(struct mb_virtio *vb)
 {
-	struct memballoon *mb = &mb_balloon;
 	u64 target;
+	int err;
 
 	/* Config I/O before the device is visible, outside mb->lock. */
 	mb_virtio_set_actual(vb, 0);
 	target = mb_virtio_read_target(vb);
 
-	mutex_lock(&mb->lock);
-	mb_release_all_locked(mb);
-	mb_set_accounting_locked(mb, mb_virtio_deflate_on_oom(vb));
-	mb->sim_target = 0;
 	WRITE_ONCE(vb->broken, false);
 	WRITE_ONCE(vb->gone, false);
-	/* One store: mb_sync_actual() reads it without mb->lock. */
-	WRITE_ONCE(mb->tp, &vb->tp);
-	mb->host_target = target;
-	/* Under the lock, as SIM_SET_TARGET's: the newest target wins. */
-	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, target);
-	mutex_unlock(&mb->lock);
+	err = mb_transport_attach(&vb->tp, target,
+				  mb_virtio_deflate_on_oom(vb));
+	if (err)
+		return err;
 
 	/* A fresh stats queue is empty: the buffer is ours. */
 	vb->stats_held = true;
@@ -508,6 +513,7 @@ static void mb_virtio_attach(struct mb_virtio *vb)
 	spin_unlock_irq(&vb->stop_lock);
 	if (vb->stats_vq)
 		mb_virtio_stats_queue_work(vb);
+	return 0;
 }
 
 /*
@@ -517,7 +523,6 @@ static void mb_virtio_attach(struct mb_virtio *vb)
  */
 static void mb_virtio_detach(struct mb_virtio *vb)
 {
-	struct memballoon *mb = &mb_balloon;
 	bool tell;
 
 	spin_lock_irq(&vb->stop_lock);
@@ -526,23 +531,10 @@ static void mb_virtio_detach(struct mb_virtio *vb)
 	cancel_work_sync(&vb->config_work);
 	cancel_delayed_work_sync(&vb->stats_work);
 
-	mutex_lock(&mb->lock);
-	mb_release_all_locked(mb);
-	tell = !mb_virtio_broken(vb);
-	WRITE_ONCE(mb->tp, &mb_sim_transport);
-	mb->host_target = 0;
-	mb->sim_target = 0;
-	if (!mb->nr_pages)
-		mb_set_accounting_locked(mb, false);
-	/* Under the lock: a SIM_SET_TARGET right after is the newest. */
-	mb_queue_event(mb, MEMBALLOON_EVENT_TARGET, 0);
-	mutex_unlock(&mb->lock);
-
+	tell = mb_transport_detach(&vb->tp);
 	/* After mb->tp left @vb: no mb_sync_actual() can use @vb now. */
-	mutex_lock(&mb->cfg_lock);
 	if (tell)
 		mb_virtio_set_actual(vb, 0);
-	mutex_unlock(&mb->cfg_lock);
 }
 
 static int mb_virtio_probe(struct virtio_device *vdev)
@@ -588,10 +580,19 @@ static int mb_virtio_probe(struct virtio_device *vdev)
 		goto out_free_stats;
 
 	virtio_device_ready(vdev);
-	mb_virtio_attach(vb);
+	err = mb_virtio_attach(vb);
+	if (err) {
+		dev_err(&vdev->dev, "another transport is bound (%d)\n", err);
+		mb_transport_declined(MEMBALLOON_TRANSPORT_VIRTIO,
+				      MEMBALLOON_DECLINED_BUSY, err);
+		goto out_reset;
+	}
 	dev_info(&vdev->dev, "bound, features %#llx\n", vdev->features);
 	return 0;
 
+out_reset:
+	virtio_reset_device(vdev);
+	vdev->config->del_vqs(vdev);
 out_free_stats:
 	kfree(vb->stats_buf);
 out_free_pfns:
@@ -666,8 +667,7 @@ static int mb_virtio_restore(struct virtio_device *vdev)
 	if (err)
 		return err;
 	virtio_device_ready(vdev);
-	mb_virtio_attach(vb);
-	return 0;
+	return mb_virtio_attach(vb);
 }
 #endif
 

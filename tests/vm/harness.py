@@ -153,6 +153,9 @@ class Env:
         self.initrd = None
         self.kmod_ok = False
         self.kmod_err = None
+        self.fake_ok = False        # memballoon-hooks.ko + memballoon_fakehost.ko
+        self.fake_err = 'the fake host modules were not built'
+        self.hooks_ko = self.fake_ko = None
         self.guest_ok = False
         self.guest_err = None
         self.accel = accel          # 'tcg' / 'kvm' / None (probe)
@@ -212,6 +215,55 @@ class Env:
         self.kmod_ok = True
         return True
 
+    def build_fakehost(self):
+        """The shim with its test hooks and the fake host module
+        (tests/vm/fakehost), for FAKEHOST_SCENARIOS: through the matrix
+        for a --kernel/--arch leg, else against this machine's headers in
+        build/fakehost (a copy of the sources, so the real memballoon.ko
+        in src/kmod stays the one other scenarios load)."""
+        log_path = os.path.join(self.logdir, 'fakehost-build.log')
+        if self.target:
+            try:
+                self.hooks_ko, _ = self.target.m.build_module(
+                    self.target.series, self.target.arch, hooks=True)
+                self.fake_ko = self.target.m.build_leg.fake_ko
+            except self.target.m.LegError as e:
+                self.fake_err = 'fake host modules failed to build: %s' % e
+                return False
+        else:
+            work = os.path.join(BUILD, 'fakehost')
+            shutil.rmtree(work, ignore_errors=True)
+            kmod = os.path.join(work, 'src', 'kmod')
+            shutil.copytree(KMOD_DIR, kmod, ignore=shutil.ignore_patterns(
+                '*.o', '*.ko', '*.mod*', '.*', 'Module.symvers', 'modules.order',
+                'mb_compat.h*'))
+            shutil.copytree(UAPI_DIR, os.path.join(work, 'src', 'include', 'uapi'))
+            fdir = os.path.join(work, 'tests', 'vm', 'fakehost')
+            shutil.copytree(os.path.join(HERE, 'fakehost'), fdir,
+                            ignore=shutil.ignore_patterns('*.o', '*.ko', '*.mod*', '.*'))
+            out = ''
+            for cmd in (['make', '-C', kmod, 'KVER=%s' % self.kv, 'MB_TEST_HOOKS=1'],
+                        ['make', '-C', fdir, 'KVER=%s' % self.kv,
+                         'KBUILD_EXTRA_SYMBOLS=%s' % os.path.join(kmod, 'Module.symvers')]):
+                r = run_cmd(cmd)
+                out += ' '.join(cmd) + '\n' + r.stdout
+                if r.returncode != 0 or re.search(r'\bwarning:', r.stdout):
+                    with open(log_path, 'w') as f:
+                        f.write(out)
+                    lines = [l for l in r.stdout.splitlines()
+                             if 'error' in l.lower() or 'warning:' in l] or ['?']
+                    self.fake_err = 'fake host modules failed to build: %s (see %s)' % (
+                        lines[0].strip()[:200], log_path)
+                    return False
+            with open(log_path, 'w') as f:
+                f.write(out)
+            self.hooks_ko = os.path.join(kmod, 'memballoon.ko')
+            self.fake_ko = os.path.join(fdir, 'memballoon_fakehost.ko')
+        self.fake_ok = all(p and os.path.exists(p) for p in (self.hooks_ko, self.fake_ko))
+        if not self.fake_ok:
+            self.fake_err = 'fake host modules missing after the build (see %s)' % log_path
+        return self.fake_ok
+
     # -- guest programs ----------------------------------------------------
     def build_guest(self):
         out = os.path.join(BUILD, 'memballoon_test')
@@ -264,6 +316,9 @@ class Env:
         files['etc/mbt-modules'] = ('data', (' '.join(load) + '\n').encode(), 0o644)
         if self.kmod_ok:
             add_file('lib/modules/memballoon.ko', self.ko, 0o644)
+        if self.fake_ok:
+            add_file('lib/modules/memballoon-hooks.ko', self.hooks_ko, 0o644)
+            add_file('lib/modules/memballoon_fakehost.ko', self.fake_ko, 0o644)
         if self.guest_ok:
             add_file('bin/memballoon_test', self.guest_bin)
         bins = list(EXTRA_BINS) + list(extra_bins) + \
@@ -344,6 +399,8 @@ class Env:
         self.fetch_busybox()
         if need_kmod:
             self.build_kmod()
+            if FAKEHOST_SCENARIOS & set(self.selected):
+                self.build_fakehost()
         self.build_guest()
         for hook in PREPARE_HOOKS:
             hook(self)
@@ -932,9 +989,18 @@ BAL = 'virtio-balloon-pci,id=bal0'
 SCENARIOS = []
 
 
-def scenario(name, doc, needs_kmod=True):
+# Scenarios that play the hypervisor with tests/vm/fakehost: their guests
+# get memballoon-hooks.ko (the shim built with MB_TEST_HOOKS=1) and
+# memballoon_fakehost.ko besides the real memballoon.ko; Guest(...,
+# load='fakehost', append='mbt.fakeargs=a=1,b=2') loads both at boot.
+FAKEHOST_SCENARIOS = set()
+
+
+def scenario(name, doc, needs_kmod=True, fakehost=False):
     def deco(fn):
         SCENARIOS.append((name, doc, fn, needs_kmod))
+        if fakehost:
+            FAKEHOST_SCENARIOS.add(name)
         return fn
     return deco
 
@@ -1380,6 +1446,8 @@ def run_scenario(env, name, fn, needs_kmod):
         return 'FAIL', env.guest_err
     if needs_kmod and not env.kmod_ok and name != 'compare':
         return 'FAIL', env.kmod_err
+    if name in FAKEHOST_SCENARIOS and not env.fake_ok:
+        return 'FAIL', env.fake_err
     try:
         fn(env)
         status, reason = 'PASS', None

@@ -57,6 +57,8 @@
 /* Transports (memballoon_state.transport). */
 #define MEMBALLOON_TRANSPORT_SIMULATE	1	/* no device, no host */
 #define MEMBALLOON_TRANSPORT_VIRTIO	2	/* virtio-balloon device */
+#define MEMBALLOON_TRANSPORT_CMM	3	/* pSeries cooperative memory overcommit */
+#define MEMBALLOON_TRANSPORT_VMWARE	4	/* VMware balloon protocol */
 
 /* Shim features (memballoon_api.features). */
 #define MEMBALLOON_FEAT_SIMULATE	(1ULL << 0)
@@ -76,6 +78,12 @@
  * MEMBALLOON_STATS_HOLD_MS, so the host gets figures read after it asked.
  */
 #define MEMBALLOON_FEAT_STATS_HOLD	(1ULL << 7)
+/* GET_STATE fills the version 3 fields (after oom_busy) too. */
+#define MEMBALLOON_FEAT_STATE_V3	(1ULL << 8)
+/* This build has the pSeries CMM transport (ppc64 pSeries kernels). */
+#define MEMBALLOON_FEAT_CMM		(1ULL << 9)
+/* This build has the VMware balloon transport (x86-64 kernels). */
+#define MEMBALLOON_FEAT_VMWARE		(1ULL << 10)
 
 /*
  * Host features (memballoon_state.host_features): bit N is set when virtio
@@ -142,6 +150,21 @@ struct memballoon_api {
  *		    balloon lock was held for longer than it waits (a step
  *		    waiting for a host that does not answer, or the device
  *		    being removed or added)
+ *
+ * Version 3 (MEMBALLOON_FEAT_STATE_V3), filled only when argsz covers them:
+ * @declined_transport: out: the last transport that looked for its host and
+ *		    did not bind (MEMBALLOON_TRANSPORT_*), 0 if none did
+ * @declined_reason: out: why (MEMBALLOON_DECLINED_*), 0 if none
+ * @declined_error: out: the hypervisor's own answer (an hcall return code,
+ *		    a VMware status) or a negative errno, 0 if none
+ * @host_page_size: out: bytes per unit the host is told of (4096 for
+ *		    virtio, the CMO page size for cmm, 4096 or 2 MiB for
+ *		    vmware); the ABI's page counts stay in page_size units
+ * @transport_flags: out: MEMBALLOON_TF_*
+ * @host_resets:    out: times the host reset the balloon and forgot its
+ *		    pages since the transport bound (each one emptied the
+ *		    balloon: MEMBALLOON_EVENT_RESET)
+ * @refused_pages:  out: pages the host refused to take since load
  */
 struct memballoon_state {
 	__u32 argsz;
@@ -164,7 +187,32 @@ struct memballoon_state {
 	__u64 stats_requests;
 	__u64 stats_late;
 	__u64 oom_busy;
+	/* version 3 */
+	__u32 declined_transport;
+	__u32 declined_reason;
+	__s32 declined_error;
+	__u32 host_page_size;
+	__u64 transport_flags;
+	__u64 host_resets;
+	__u64 refused_pages;
 };
+
+/* Size of struct memballoon_state version 2 (up to and with oom_busy). */
+#define MEMBALLOON_STATE_SIZE_V2	128
+
+/* Why a transport did not bind (memballoon_state.declined_reason). */
+#define MEMBALLOON_DECLINED_ABSENT	1	/* its hypervisor is not there */
+/* pSeries firmware without FW_FEATURE_CMO: no cooperative memory overcommit */
+#define MEMBALLOON_DECLINED_NO_CMO	2
+#define MEMBALLOON_DECLINED_REFUSED	3	/* the hypervisor refused a call */
+#define MEMBALLOON_DECLINED_BUSY	4	/* another transport is bound */
+#define MEMBALLOON_DECLINED_BAD_ANSWER	5	/* the hypervisor answered garbage */
+
+/* memballoon_state.transport_flags */
+#define MEMBALLOON_TF_2M_PAGES	(1ULL << 0)	/* loans 2 MiB pages */
+#define MEMBALLOON_TF_DOORBELL	(1ULL << 1)	/* host rings on target change */
+#define MEMBALLOON_TF_BATCHED	(1ULL << 2)	/* many pages per host call */
+#define MEMBALLOON_TF_HOST_2M	(1ULL << 3)	/* host offers 2 MiB pages */
 
 /* Size of struct memballoon_state version 1 (up to and with oom_events). */
 #define MEMBALLOON_STATE_SIZE_V1	96
@@ -185,6 +233,12 @@ struct memballoon_state {
  * and DEFLATE stop with MEMBALLOON_STOP_HOST until it is removed.
  */
 #define MEMBALLOON_STATE_F_HOST_BROKEN		(1U << 1)
+/*
+ * The shim may give pages back below the host's target (on OOM, or by
+ * DEFLATE): virtio with DEFLATE_ON_OOM, cmm, vmware and simulate.  Set by
+ * shims with MEMBALLOON_FEAT_STATE_V3; older ones: see host_features.
+ */
+#define MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET	(1U << 2)
 
 /* How long the shim waits for the host to take one PFN buffer. */
 #define MEMBALLOON_HOST_TIMEOUT_MS	10000
@@ -204,6 +258,11 @@ struct memballoon_state {
 #define MEMBALLOON_STOP_HOST_TARGET	5
 /* The device stopped answering (MEMBALLOON_STATE_F_HOST_BROKEN). */
 #define MEMBALLOON_STOP_HOST		6
+/*
+ * INFLATE: the host refused more pages in this call than one step holds
+ * (memballoon_state.refused_pages counts them); it takes no more now.
+ */
+#define MEMBALLOON_STOP_REFUSED		7
 
 /**
  * struct memballoon_batch - MEMBALLOON_INFLATE / MEMBALLOON_DEFLATE
@@ -330,6 +389,8 @@ struct memballoon_sim_target {
 #define MEMBALLOON_EVENT_STATS		3	/* host asked for stats; value 0 */
 #define MEMBALLOON_EVENT_MIGRATED	4	/* value: migrations so far */
 #define MEMBALLOON_EVENT_HOST		5	/* the device stopped answering; 0 */
+/* The host was reset and forgot its pages: the balloon was emptied. */
+#define MEMBALLOON_EVENT_RESET		6	/* value: pages freed */
 
 /**
  * struct memballoon_event - one record returned by read()
