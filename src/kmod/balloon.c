@@ -1030,6 +1030,10 @@ static int __init mb_init(void)
 	err = mb_virtio_register();
 	if (err)
 		goto out_memory;
+	/* Under VMware, the backdoor balloon (never fails: see vmware.c). */
+	err = mb_vmw_register();
+	if (err)
+		goto out_virtio;
 	/*
 	 * Last: nobody can inflate before everything else is up, so a failed
 	 * registration above never leaves pages behind, nor a migratepage
@@ -1037,9 +1041,11 @@ static int __init mb_init(void)
 	 */
 	err = mb_chardev_register();
 	if (err)
-		goto out_virtio;
+		goto out_vmw;
 	return 0;
 
+out_vmw:
+	mb_vmw_unregister();
 out_virtio:
 	/* Returns the device's pages and tells the host. */
 	mb_virtio_unregister();
@@ -1057,7 +1063,8 @@ static void __exit mb_exit(void)
 
 	/* No file can be open: each one holds a module reference. */
 	mb_chardev_unregister();
-	/* Returns the device's pages and tells the host. */
+	/* Each returns its host's pages and tells the host. */
+	mb_vmw_unregister();
 	mb_virtio_unregister();
 	unregister_memory_notifier(&mb_memory_nb);
 	unregister_oom_notifier(&mb_oom_nb);

@@ -14,7 +14,7 @@
  * kept list on deflate).
  *
  * What we do not use: 2 MB pages (the core balloons kernel pages; the
- * host's offer is logged), the VMCI doorbell (it needs vmw_vmci, and the
+ * host's offer shows as MEMBALLOON_TF_HOST_2M), the VMCI doorbell (it needs vmw_vmci, and the
  * test host cannot ring it: polling it is), and the host's target in the
  * LOCK/UNLOCK answers (the next poll reads the same).
  *
@@ -441,10 +441,16 @@ static void mb_vmw_facts(struct mb_transport *tp, struct memballoon_state *st)
 {
 	struct mb_vmw *vmw = to_mb_vmw(tp);
 
-	/* Kernel pages, whatever the host offers (no TF_2M_PAGES). */
+	unsigned long caps = READ_ONCE(vmw->caps);
+
+	/* Kernel pages, whatever the host offers: never TF_2M_PAGES. */
 	st->host_page_size = PAGE_SIZE;
-	st->transport_flags = READ_ONCE(vmw->caps) & MB_VMW_CAP_BATCHED ?
-			      MEMBALLOON_TF_BATCHED : 0;
+	st->transport_flags = 0;
+	if (caps & MB_VMW_CAP_BATCHED)
+		st->transport_flags |= MEMBALLOON_TF_BATCHED;
+	/* 2 MB commands only come with batching (as the stock driver has it). */
+	if ((caps & MB_VMW_CAP_BATCHED_2M) && (caps & MB_VMW_CAP_BATCHED))
+		st->transport_flags |= MEMBALLOON_TF_HOST_2M;
 	st->host_resets = READ_ONCE(vmw->host_resets);
 }
 

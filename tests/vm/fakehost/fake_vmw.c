@@ -41,7 +41,6 @@
 #include <linux/vmalloc.h>
 
 #include "vmware.h"
-#include "fakehost.h"
 
 static unsigned long fv_target;
 module_param_named(vmw_target, fv_target, ulong, 0644);
@@ -410,7 +409,7 @@ static unsigned long fv_end_pfn(void)
 	return end;
 }
 
-int fake_vmw_init(void)
+static int __init fake_vmw_init(void)
 {
 	int err;
 
@@ -431,7 +430,7 @@ int fake_vmw_init(void)
 	return 0;
 }
 
-void fake_vmw_exit(void)
+static void __exit fake_vmw_exit(void)
 {
 	if (!fv.locked)
 		return;
@@ -442,3 +441,9 @@ void fake_vmw_exit(void)
 	vfree(fv.locked);
 	fv.locked = NULL;
 }
+
+module_init(fake_vmw_init);
+module_exit(fake_vmw_exit);
+
+MODULE_DESCRIPTION("memballoon tests: a fake VMware balloon host");
+MODULE_LICENSE("GPL");
