@@ -12,6 +12,8 @@
  *       exit 1 if the target was not reached in time.
  *   vmw_helper events
  *       Read the queued events without waiting: "event TYPE VALUE" lines.
+ *   vmw_helper inflate|deflate N
+ *       One INFLATE or DEFLATE of N pages: "done=N actual=N stop=N".
  *
  * Exit status: 0 success, 1 failure, 2 usage.
  */
@@ -144,6 +146,24 @@ static int cmd_events(void)
 	return n < 0 && errno != EAGAIN ? 1 : 0;
 }
 
+static int cmd_step(unsigned long req, uint64_t n)
+{
+	struct memballoon_batch b = { .argsz = sizeof(b), .nr_pages = n };
+	int fd = open_dev(O_RDWR);
+
+	if (fd < 0)
+		return 1;
+	if (ioctl(fd, req, &b) < 0) {
+		fprintf(stderr, "vmw_helper: ioctl: %s\n", strerror(errno));
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	printf("done=%" PRIu64 " actual=%" PRIu64 " stop=%u\n", (uint64_t)b.done_pages,
+	       (uint64_t)b.actual_pages, b.stop_reason);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct memballoon_state st;
@@ -162,6 +182,10 @@ int main(int argc, char **argv)
 		return cmd_follow(strtoull(argv[2], NULL, 0));
 	if (argc == 2 && !strcmp(argv[1], "events"))
 		return cmd_events();
-	fprintf(stderr, "usage: vmw_helper state | follow TIMEOUT_MS | events\n");
+	if (argc == 3 && !strcmp(argv[1], "inflate"))
+		return cmd_step(MEMBALLOON_INFLATE, strtoull(argv[2], NULL, 0));
+	if (argc == 3 && !strcmp(argv[1], "deflate"))
+		return cmd_step(MEMBALLOON_DEFLATE, strtoull(argv[2], NULL, 0));
+	fprintf(stderr, "usage: vmw_helper state | follow TIMEOUT_MS | events | inflate N | deflate N\n");
 	return 2;
 }
