@@ -415,3 +415,87 @@ def sc_vmware_detect(env):
         v.run('rmmod memballoon')
         v.sh.quit()
     vmw_boot(env, body, machine='pc,vmport=on', qemu_args=VMWARE_LOOK, devices=[BAL], timeout=180)
+
+
+# --------------------------------------------------------------------------
+# The daemon against the fake host
+# --------------------------------------------------------------------------
+
+KIB = 1024
+
+
+def vmw_daemon_scenario(name, doc):
+    NAMES.append(name)
+    daemon.NAMES.append(name)       # its prepare hook builds the userspace
+    return scenario(name, doc, fakehost=True)
+
+
+def host_agrees(v, pages, what):
+    v.wait(lambda vw: vw['host_locked'] == pages, '%s: host holds %d pages' % (what, pages),
+           timeout=60, source=v.views)
+    return v.agree(what, pages)
+
+
+@vmw_daemon_scenario('daemon-roundtrip-vmware',
+                     'memballoond follows the fake VMware host to 512 MiB and back, and refills '
+                     'after a host reset; host and guest agree')
+def sc_daemon_roundtrip_vmware(env):
+    def body(g, sh):
+        v = Vmw(g)
+        v.sh = sh
+        sh.start_daemon(daemon.conf())
+        st = sh.wait_status(daemon.idle_at(0), 'daemon idle at start')
+        m0 = sh.meminfo()['MemTotal']
+        log('#   daemon-roundtrip-vmware: status transport "%s"' % st['balloon']['transport'])
+        t0 = time.monotonic()
+        v.fake(target=131072)
+        st = sh.wait_status(daemon.idle_at(512 * KIB), 'status idle at 512 MiB', timeout=90)
+        took = time.monotonic() - t0
+        b = st['balloon']
+        if (b['host_target_kib'], b['target_kib'], b['reason']) != (512 * KIB, 512 * KIB, ''):
+            raise Fail('status after inflate: %s' % daemon.brief(st))
+        host_agrees(v, 131072, 'daemon at 512 MiB')
+        if sh.meminfo()['MemTotal'] != m0:
+            raise Fail('MemTotal moved: the VMware balloon stays in MemTotal')
+        log('#   daemon-roundtrip-vmware: 512 MiB in %.1f s (host poll %d ms)' % (took, POLL_MS))
+        v.fake(target=0)
+        sh.wait_status(daemon.idle_at(0), 'status idle at 0', timeout=90)
+        host_agrees(v, 0, 'daemon back at 0')
+        # A host reset: the shim forgets the pages, the daemon refills.
+        v.fake(target=65536)
+        sh.wait_status(daemon.idle_at(256 * KIB), 'status idle at 256 MiB', timeout=90)
+        v.fake(reset_now=1)
+        v.wait(lambda st: st['host_resets'] == 1, 'the shim saw the reset')
+        sh.wait_status(daemon.idle_at(256 * KIB), 'refilled to 256 MiB after the reset', timeout=90)
+        host_agrees(v, 65536, 'daemon refilled after a host reset')
+        daemon.print_changes(sh.daemon_log())
+        sh.finish()
+    daemon.daemon_boot(env, body, load='fakehost', modargs='vmw_poll_ms=%d' % POLL_MS)
+
+
+@vmw_daemon_scenario('daemon-floor-vmware',
+                     'min_mem_mb=640, the fake VMware host asks 600 MiB: the balloon stops at the '
+                     'floor, says why, the host holds exactly that')
+def sc_daemon_floor_vmware(env):
+    floor = 640
+
+    def body(g, sh):
+        v = Vmw(g)
+        v.sh = sh
+        sh.start_daemon(daemon.conf(balloon=dict(min_mem_mb=floor)))
+        st = sh.wait_status(daemon.idle_at(0), 'daemon idle at start')
+        want = st['balloon']['total_kib'] - floor * KIB
+        if want <= 0 or want >= 600 * KIB:
+            raise Fail('guest RAM %d KiB does not exercise the floor' % st['balloon']['total_kib'])
+        v.fake(target=600 * 256)
+        st = sh.wait_status(daemon.idle_at(want), 'balloon at RAM - floor (%d KiB)' % want, timeout=90)
+        b = st['balloon']
+        if b['host_target_kib'] != 600 * KIB or 'floor' not in b['reason']:
+            raise Fail('status: %s' % daemon.brief(st))
+        host_agrees(v, want // 4, 'daemon at the floor')
+        if not re.search(r'would leave less than the floor', sh.daemon_log()):
+            raise Fail('no clamp warning in the log')
+        log('#   daemon-floor-vmware: host asked 600 MiB, guest gave %d MiB; reason "%s"' % (
+            want // KIB, b['reason']))
+        sh.finish()
+    daemon.daemon_boot(env, body, load='fakehost', modargs='vmw_poll_ms=%d' % POLL_MS)
