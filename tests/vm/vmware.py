@@ -229,15 +229,27 @@ def _broken(v, knob, value, pattern, what):
 
 
 @vmw_scenario('vmware-fakehost',
-              'fake VMware host: batched and single-page locks, refusals, RESET mid-inflate, target '
+              'fake VMware host: declined BUSY next to virtio, batched and single-page locks, refusals, RESET mid-inflate, target '
               'above RAM, garbage and silent hosts, declines, unload; host and guest views agree')
 def sc_vmware_fakehost(env):
     def body(g, v):
         insmod_hooks(v)
         st = v.state()
         if (st['transport'], st['declined_transport'], st['declined_reason']) != \
-                (T_SIMULATE, T_VMWARE, D_ABSENT):
-            raise Fail('plain QEMU: %s (expected simulate, vmware declined ABSENT)' % st)
+                (T_VIRTIO, T_VMWARE, D_ABSENT):
+            raise Fail('plain QEMU: %s (expected virtio, vmware declined ABSENT)' % st)
+        # With the virtio device bound, the VMware host finds the balloon busy.
+        v.run('insmod %s' % FAKE_KO)
+        st, vw = v.state(), v.views()
+        if (st['transport'], st['declined_reason'], st['declined_error'], vw['host_closes']) != \
+                (T_VIRTIO, D_BUSY, -16, 1):
+            raise Fail('virtio bound, then the VMware host: %s %s (expected declined BUSY -16, '
+                       'the session closed again)' % (st, vw))
+        v.run('rmmod memballoon_fakehost')
+        log('#   virtio bound: the VMware host is declined BUSY, its session closed')
+        g.qmp.cmd('device_del', id='bal0')
+        g.qmp.wait_event('DEVICE_DELETED', timeout=30)
+        v.wait(lambda st: st['transport'] == T_SIMULATE, 'simulate after the device left')
         mem0 = v.memtotal()
         ram = st['total_ram']
 
@@ -353,7 +365,7 @@ def sc_vmware_fakehost(env):
             raise Fail('MemTotal %d kB at the end, %d before' % (v.memtotal(), mem0))
         v.run('rmmod memballoon')
         v.sh.quit()
-    vmw_boot(env, body)
+    vmw_boot(env, body, devices=[BAL])
 
 
 # --------------------------------------------------------------------------
