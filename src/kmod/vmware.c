@@ -80,6 +80,8 @@ MODULE_PARM_DESC(vmw_poll_ms,
  * @target:	the target the balloon was last given
  * @raw_target:	the host's last GET_TARGET answer
  * @clamped:	GET_TARGET answers above guest RAM since bound
+ * @told_pages:	(test builds) pages the host holds as we told it (@hv_lock)
+ * @told_sum:	(test builds) mb_vmw_pfn_hash() sum over them (@hv_lock)
  * @poll_work:	GET_TARGET poll and reset handling
  *
  * @broken, @gone, @reset and @stop are written under @hv_lock and read with
@@ -102,6 +104,10 @@ struct mb_vmw {
 	u64 target;
 	u64 raw_target;
 	u64 clamped;
+#ifdef MB_TEST_HOOKS
+	u64 told_pages;
+	u64 told_sum;
+#endif
 	struct delayed_work poll_work;
 };
 
@@ -179,6 +185,10 @@ static void mb_vmw_note_reset(struct mb_vmw *vmw)
 		return;
 	WRITE_ONCE(vmw->reset, true);
 	vmw->host_resets++;
+#ifdef MB_TEST_HOOKS
+	vmw->told_pages = 0;
+	vmw->told_sum = 0;
+#endif
 	pr_info("the host was reset and forgot its pages; negotiating again\n");
 	if (!vmw->stop)
 		mod_delayed_work(system_freezable_wq, &vmw->poll_work, 0);
@@ -316,6 +326,23 @@ static void mb_vmw_queue_page(struct mb_transport *tp, struct page *page)
 }
 
 /*
+ * Test builds keep the host's side as this transport told it, so that the
+ * test host can compare where the balloon's list cannot be walked safely
+ * (7.x keeps the list lock to itself).
+ */
+static void mb_vmw_told(struct mb_vmw *vmw, unsigned long cmd,
+			struct page *page)
+{
+#ifdef MB_TEST_HOOKS
+	u64 h = mb_vmw_pfn_hash(page_to_pfn(page));
+	bool lock = cmd == MB_VMW_CMD_LOCK || cmd == MB_VMW_CMD_BATCHED_LOCK;
+
+	vmw->told_pages += lock ? 1 : -1;
+	vmw->told_sum += lock ? h : -h;
+#endif
+}
+
+/*
  * Tell the host about the queued pages, one command per page: LOCK or
  * UNLOCK.  A page the host does not take goes to @back.  After a RESET the
  * rest are not sent (the host has forgotten everything anyway).
@@ -341,6 +368,8 @@ static bool mb_vmw_tell_single(struct mb_vmw *vmw, unsigned long cmd,
 			return false;
 		if (status)
 			list_move(&page->lru, back);
+		else
+			mb_vmw_told(vmw, cmd, page);
 	}
 	return true;
 }
@@ -363,9 +392,12 @@ static bool mb_vmw_tell_batched(struct mb_vmw *vmw, unsigned long cmd,
 			     NULL);
 	if (status < 0)
 		return false;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (status || (vmw->batch[i] & MB_VMW_ENTRY_STATUS_MASK))
 			list_move(&vmw->queue[i]->lru, back);
+		else
+			mb_vmw_told(vmw, cmd, vmw->queue[i]);
+	}
 	return true;
 }
 
@@ -579,6 +611,10 @@ static void mb_vmw_bind(struct mb_vmw *vmw)
 	vmw->target = 0;
 	vmw->raw_target = 0;
 	vmw->caps = 0;
+#ifdef MB_TEST_HOOKS
+	vmw->told_pages = 0;
+	vmw->told_sum = 0;
+#endif
 	err = mb_vmw_start(vmw, &status);
 	if (!err) {
 		status = mb_vmw_get_target(vmw, &target);
@@ -724,6 +760,28 @@ void mb_vmw_drop_fake_hv(void)
 }
 EXPORT_SYMBOL_GPL(mb_vmw_drop_fake_hv);
 
+/*
+ * Count and checksum the balloon's list.  Compaction isolates pages off it
+ * under b_dev_info's pages_lock up to 6.x; 7.x keeps that lock private, so
+ * there the list is not walked (v->walked stays false).
+ */
+static void mb_vmw_walk_balloon(struct memballoon *mb,
+				struct mb_vmw_test_view *v)
+{
+#ifdef MB_HAVE_BALLOON_PAGES_LOCK
+	unsigned long flags;
+	struct page *page;
+
+	v->walked = true;
+	spin_lock_irqsave(&mb->b_dev_info.pages_lock, flags);
+	list_for_each_entry(page, &mb->b_dev_info.pages, lru) {
+		v->listed++;
+		v->pfn_sum += mb_vmw_pfn_hash(page_to_pfn(page));
+	}
+	spin_unlock_irqrestore(&mb->b_dev_info.pages_lock, flags);
+#endif
+}
+
 /**
  * mb_vmw_test_view() - the guest's view, next to the test host's
  * @v:		filled in
@@ -738,18 +796,11 @@ int mb_vmw_test_view(struct mb_vmw_test_view *v,
 {
 	struct memballoon *mb = &mb_balloon;
 	struct mb_vmw *vmw = &mb_vmw;
-	unsigned long flags;
-	struct page *page;
 
 	memset(v, 0, sizeof(*v));
 	mutex_lock(&mb->lock);
 	v->nr_pages = mb->nr_pages;
-	spin_lock_irqsave(&mb->b_dev_info.pages_lock, flags);
-	list_for_each_entry(page, &mb->b_dev_info.pages, lru) {
-		v->listed++;
-		v->pfn_sum += mb_vmw_pfn_hash(page_to_pfn(page));
-	}
-	spin_unlock_irqrestore(&mb->b_dev_info.pages_lock, flags);
+	mb_vmw_walk_balloon(mb, v);
 	v->bound = mb->tp == &vmw->tp;
 	mutex_lock(&vmw->hv_lock);
 	v->broken = vmw->broken;
@@ -759,6 +810,8 @@ int mb_vmw_test_view(struct mb_vmw_test_view *v,
 	v->target = vmw->target;
 	v->raw_target = vmw->raw_target;
 	v->clamped = vmw->clamped;
+	v->told_pages = vmw->told_pages;
+	v->told_sum = vmw->told_sum;
 	mutex_unlock(&vmw->hv_lock);
 	if (host_view)
 		host_view(arg);

@@ -94,9 +94,14 @@ struct mb_vmw_hv_ops {
  *		session not yet renegotiated)
  * @caps:	capabilities the host granted at the last START
  * @nr_pages:	pages in the balloon (the core's count)
+ * @walked:	the balloon's list could be walked (6.x: its lock is
+ *		b_dev_info's; 7.x keeps it private): @listed and @pfn_sum
+ *		are set
  * @listed:	pages on the balloon's list; less than @nr_pages while
  *		compaction has some isolated
  * @pfn_sum:	sum of mb_vmw_pfn_hash() over the listed pages
+ * @told_pages:	pages the host holds as the transport told it
+ * @told_sum:	sum of mb_vmw_pfn_hash() over those
  * @host_resets: resets seen since the transport bound
  * @target:	the target the balloon was given (clamped)
  * @raw_target:	the host's last answer to GET_TARGET
@@ -106,10 +111,13 @@ struct mb_vmw_test_view {
 	bool bound;
 	bool broken;
 	bool reset;
+	bool walked;
 	unsigned long caps;
 	u64 nr_pages;
 	u64 listed;
 	u64 pfn_sum;
+	u64 told_pages;
+	u64 told_sum;
 	u64 host_resets;
 	u64 target;
 	u64 raw_target;

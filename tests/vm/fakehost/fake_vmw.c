@@ -382,10 +382,11 @@ static int fv_get_state(char *buf, const struct kernel_param *kp)
 
 	mb_vmw_test_view(&v, fv_host_view, &s);
 	s.len += scnprintf(buf + s.len, PAGE_SIZE - s.len,
-			   " guest_bound=%d guest_broken=%d guest_reset=%d guest_caps=%#lx guest_pages=%llu guest_listed=%llu guest_sum=%#llx guest_host_resets=%llu guest_target=%llu guest_raw_target=%llu guest_clamped=%llu\n",
+			   " guest_bound=%d guest_broken=%d guest_reset=%d guest_caps=%#lx guest_pages=%llu guest_walked=%d guest_listed=%llu guest_sum=%#llx guest_told=%llu guest_told_sum=%#llx guest_host_resets=%llu guest_target=%llu guest_raw_target=%llu guest_clamped=%llu\n",
 			   v.bound, v.broken, v.reset, v.caps, v.nr_pages,
-			   v.listed, v.pfn_sum, v.host_resets, v.target,
-			   v.raw_target, v.clamped);
+			   v.walked, v.listed, v.pfn_sum, v.told_pages,
+			   v.told_sum, v.host_resets, v.target, v.raw_target,
+			   v.clamped);
 	return s.len;
 }
 
