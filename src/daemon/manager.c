@@ -109,6 +109,12 @@ static void on_balloon(void *userdata, BalloonNotify what, int error)
                 uint32_t t = balloon_attached(m->balloon) ? balloon_kstate(m->balloon)->transport : 0;
 
                 if (t != m->last_transport) {
+                        /* Not when attaching or detaching: those log themselves. */
+                        if (t != 0 && m->last_transport != 0)
+                                log_notice("Balloon transport changed from %s to %s: %s",
+                                           shim_transport_to_string(m->last_transport), shim_transport_to_string(t),
+                                           shim_transport_is_host(t) ? "following the host's target" :
+                                           "no host transport is bound, the shim runs in simulate mode");
                         m->last_transport = t;
                         manager_refresh_device(m);
                 }
@@ -137,8 +143,8 @@ static void on_hotplug_pause(void *userdata, uint64_t until_usec, const char *wh
 static int manager_try_shim(Manager *m)
 {
         const struct memballoon_state *k;
-        const char *detail = NULL;
-        char t[64], a[64];
+        const char *detail = NULL, *why;
+        char t[64], a[64], tr[64], buf[96], declined[160] = "";
         int r;
 
         if (m->shim.fd >= 0)
@@ -166,11 +172,21 @@ static int manager_try_shim(Manager *m)
                  (unsigned long long) k->target_pages * m->shim.api.page_size / 1024);
         snprintf(a, sizeof(a), "MEMBALLOON_ACTUAL_KIB=%llu",
                  (unsigned long long) k->actual_pages * m->shim.api.page_size / 1024);
-        log_struct(LOG_NOTICE, MSGID_DEVICE_FOUND, FIELDS(t, a),
-                   "Balloon device found: transport %s, %llu KiB loaned, host target %llu KiB",
+        snprintf(tr, sizeof(tr), "MEMBALLOON_TRANSPORT=%s", shim_transport_to_string(k->transport));
+        /* Without a host transport, why the last one that looked did not
+         * bind (GET_STATE v3): "; cmm declined: not a pSeries LPAR". */
+        why = !shim_transport_is_host(k->transport) && (m->shim.api.features & MEMBALLOON_FEAT_STATE_V3) ?
+              shim_declined_to_string(k->declined_transport, k->declined_reason, k->declined_error,
+                                      buf, sizeof(buf)) : NULL;
+        if (why)
+                snprintf(declined, sizeof(declined), "; %s declined: %s",
+                         shim_transport_to_string(k->declined_transport), why);
+        log_struct(LOG_NOTICE, MSGID_DEVICE_FOUND, FIELDS(t, a, tr),
+                   "Balloon device found: transport %s, %llu KiB loaned, %s target %llu KiB%s",
                    shim_transport_to_string(k->transport),
                    (unsigned long long) k->actual_pages * m->shim.api.page_size / 1024,
-                   (unsigned long long) k->target_pages * m->shim.api.page_size / 1024);
+                   shim_transport_is_host(k->transport) ? "host" : "simulated",
+                   (unsigned long long) k->target_pages * m->shim.api.page_size / 1024, declined);
         m->last_transport = k->transport;
         manager_refresh_device(m);
         pressure_set_poll(m->pressure, balloon_wants_pressure_poll(m->balloon));

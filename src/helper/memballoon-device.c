@@ -40,6 +40,13 @@
 /* Present on Debian 12 (/sbin) and 13 (merged /usr: /sbin -> usr/sbin). */
 #define DEFAULT_MODPROBE "/sbin/modprobe"
 
+/* The stock VMware balloon driver.  memballoon.ko's vmware transport
+ * speaks the same protocol over the same backdoor, and two drivers there
+ * would reset each other's sessions: it is unloaded before the shim
+ * loads, and loaded again after the shim goes, on VMware only. */
+#define VMW_MODULE "vmw_balloon"
+#define DMI_SYS_VENDOR "/sys/class/dmi/id/sys_vendor"
+
 /* A bind can lose a race with udev loading virtio_balloon at boot (the
  * bind then fails with EBUSY): look again and retry this many times. */
 #define TAKE_ATTEMPTS 5
@@ -140,6 +147,61 @@ static int current_driver(const char *name, char ret[BALLOON_DRIVER_NAME_MAX])
         return n < 0 ? n : -ENODEV;
 }
 
+static bool module_loaded(const char *module)
+{
+        _cleanup_free_ char *rel = NULL, *path = NULL;
+        struct stat st;
+
+        if (asprintf(&rel, "/sys/module/%s", module) < 0)
+                return false;
+        path = root_path(rel);
+        return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Whether the firmware says this is a VMware virtual machine: the DMI
+ * system vendor VMware's hypervisors set ("VMware, Inc."), as the stock
+ * driver's module alias matches it.  Anything unreadable, oversized or
+ * odd is "no". */
+static bool on_vmware(void)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t size;
+
+        if (root_read_file(DMI_SYS_VENDOR, 256, &buf, &size) < 0)
+                return false;
+        return size >= 6 && memcmp(buf, "VMware", 6) == 0;
+}
+
+/* Unload vmw_balloon if it is loaded.  0 when it is not (any more). */
+static int take_from_vmw(void)
+{
+        if (!module_loaded(VMW_MODULE))
+                return 0;
+        if (modprobe(true, VMW_MODULE) < 0 || module_loaded(VMW_MODULE)) {
+                say(LOG_ERR, "%s cannot be unloaded (built in, or in use): memballoon.ko's VMware transport "
+                    "and it would reset each other's balloon sessions, so memballoon.ko is not loaded",
+                    VMW_MODULE);
+                return -EBUSY;
+        }
+        say(LOG_NOTICE, "%s unloaded (it deflated its balloon): memballoon.ko speaks the VMware balloon "
+            "protocol itself", VMW_MODULE);
+        return 0;
+}
+
+/* After the shim is gone: on VMware, the stock driver serves the host. */
+static int give_to_vmw(void)
+{
+        if (!on_vmware() || module_loaded(VMW_MODULE))
+                return 0;
+        if (modprobe(false, VMW_MODULE) < 0 || !module_loaded(VMW_MODULE)) {
+                say(LOG_ERR, "modprobe %s failed: the VMware host's balloon requests go unanswered",
+                    VMW_MODULE);
+                return -ENXIO;
+        }
+        say(LOG_NOTICE, "%s loaded: the VMware host's balloon is served by the stock driver", VMW_MODULE);
+        return 0;
+}
+
 /* Make sure device @name has a driver: if it has none, load the stock one
  * (registering a driver probes the unbound devices it matches) and bind
  * it if that did not.  Built in, modprobe succeeds and only the bind
@@ -209,6 +271,11 @@ static int cmd_take(void)
         /* Who had it before: loading memballoon.ko binds an unbound device
          * by itself (registering a driver probes them). */
         nbefore = balloon_devices_scan(before, ELEMENTSOF(before));
+
+        if (take_from_vmw() < 0) {
+                (void) give_all_to_stock();
+                return 1;
+        }
 
         /* Loaded in simulate mode even without a device: the daemon may be
          * configured for it (balloon.source = "simulate"). */
@@ -436,6 +503,8 @@ static int cmd_release(bool force, const char *failed_unit)
                         say(LOG_WARNING, "memballoon.ko stays loaded (in use?)");
         }
         if (give_all_to_stock() < 0)
+                ret = 1;
+        if (!module_loaded(BALLOON_DRIVER_SHIM) && give_to_vmw() < 0)
                 ret = 1;
         return ret;
 }

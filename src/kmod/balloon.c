@@ -1030,10 +1030,17 @@ static int __init mb_init(void)
 	err = mb_virtio_register();
 	if (err)
 		goto out_memory;
-	/* Under VMware, the backdoor balloon (never fails: see vmware.c). */
-	err = mb_vmw_register();
+	/*
+	 * After virtio: a virtio device bound by now keeps the balloon, and
+	 * cmm records that it declined (pSeries only; a no-op elsewhere).
+	 */
+	err = mb_cmm_register();
 	if (err)
 		goto out_virtio;
+	/* Under VMware, the backdoor balloon (x86-64; never fails). */
+	err = mb_vmw_register();
+	if (err)
+		goto out_cmm;
 	/*
 	 * Last: nobody can inflate before everything else is up, so a failed
 	 * registration above never leaves pages behind, nor a migratepage
@@ -1046,6 +1053,8 @@ static int __init mb_init(void)
 
 out_vmw:
 	mb_vmw_unregister();
+out_cmm:
+	mb_cmm_unregister();
 out_virtio:
 	/* Returns the device's pages and tells the host. */
 	mb_virtio_unregister();
@@ -1063,8 +1072,9 @@ static void __exit mb_exit(void)
 
 	/* No file can be open: each one holds a module reference. */
 	mb_chardev_unregister();
-	/* Each returns its host's pages and tells the host. */
+	/* Each returns its host's pages and tells it. */
 	mb_vmw_unregister();
+	mb_cmm_unregister();
 	mb_virtio_unregister();
 	unregister_memory_notifier(&mb_memory_nb);
 	unregister_oom_notifier(&mb_oom_nb);

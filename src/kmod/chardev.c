@@ -273,6 +273,17 @@ static long mb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	void __user *uarg = (void __user *)arg;
 	bool writer = file->f_mode & FMODE_WRITE;
 
+	/*
+	 * GET_STATE grew twice, and builds of the uapi header before
+	 * MEMBALLOON_FEAT_STATE_V3 encoded the whole struct's size in its
+	 * number: take any size from version 1's up, argsz decides.
+	 */
+	if (_IOC_TYPE(cmd) == MEMBALLOON_IOC_MAGIC &&
+	    _IOC_NR(cmd) == _IOC_NR(MEMBALLOON_GET_STATE) &&
+	    _IOC_DIR(cmd) == (_IOC_READ | _IOC_WRITE) &&
+	    _IOC_SIZE(cmd) >= MEMBALLOON_STATE_SIZE_V1)
+		cmd = MEMBALLOON_GET_STATE;
+
 	switch (cmd) {
 	case MEMBALLOON_GET_API:
 		return mb_get_api(uarg);

@@ -27,6 +27,7 @@
 #define MSGID_PRESSURE          "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d10"
 #define MSGID_HOTPLUG           "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d11"
 #define MSGID_DEVICE_OWNER      "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d12"
+#define MSGID_HOST_RESET        "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d13"
 #define MSGID_KSM_STATE         "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d0c"
 #define MSGID_KSM_WRITE_FAILED  "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d0d"
 #define MSGID_KSM_UNMERGE       "3c6a5b0f6c0e4d8aa2a4fd3a0b6e1d0e"

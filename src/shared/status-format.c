@@ -100,6 +100,33 @@ void status_format_ksm(json_object *st, FILE *f)
         fprintf(f, "  %-16s %llu s ago\n", "Policy ran:", getu(st, SF_KSM_LAST_RUN_AGE_SEC));
 }
 
+/* What a shim with GET_STATE v3 tells of its transport: the size of the
+ * pages the host hears of, the transport's flags, and why the last
+ * transport that looked for its hypervisor did not bind.  Nothing from an
+ * older shim (the fields are absent). */
+static void format_transport(json_object *st, FILE *f)
+{
+        json_object *flags = status_get(st, SF_BALLOON_TRANSPORT_FLAGS);
+
+        if (status_get(st, SF_BALLOON_HOST_PAGE_SIZE)) {
+                size_t n = flags ? json_object_array_length(flags) : 0;
+                char buf[32];
+
+                format_kib(getu(st, SF_BALLOON_HOST_PAGE_SIZE) / 1024, buf, sizeof(buf));
+                fprintf(f, "  %-16s %s", "Host pages:", buf);
+                for (size_t i = 0; i < n; i++) {
+                        json_object *v = json_object_array_get_idx(flags, i);
+
+                        fprintf(f, "%s%s", i == 0 ? " (" : ", ",
+                                json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "?");
+                }
+                fprintf(f, "%s\n", n ? ")" : "");
+        }
+        if (status_get(st, SF_BALLOON_DECLINED_TRANSPORT))
+                fprintf(f, "  %-16s %s: %s\n", "Declined:", gets(st, SF_BALLOON_DECLINED_TRANSPORT),
+                        gets(st, SF_BALLOON_DECLINED_REASON));
+}
+
 void status_format_human(json_object *st, FILE *f)
 {
         unsigned long long up = getu(st, SF_UPTIME_SEC);
@@ -120,6 +147,7 @@ void status_format_human(json_object *st, FILE *f)
                         fprintf(f, "  %-16s %s, %s%s\n", "Device:", vdev, drv[0] ? "driver " : "no driver",
                                 drv);
         }
+        format_transport(st, f);
         if (!status_get_bool(st, SF_BALLOON_AVAILABLE)) {
                 fprintf(f, "  %-16s %s: %s\n", "Problem:", gets(st, SF_BALLOON_DEVICE), gets(st, SF_BALLOON_PROBLEM));
                 fprintf(f, "  %-16s %s\n", "Fix:", gets(st, SF_BALLOON_FIX));
@@ -139,6 +167,15 @@ void status_format_human(json_object *st, FILE *f)
                 fprintf(f, "  %-16s %s\n", "Host:",
                         "the balloon device stopped answering; pages stay loaned until it is removed "
                         "or memballoon.ko is unloaded");
+        if (getu(st, SF_BALLOON_HOST_RESETS) > 0)
+                fprintf(f, "  %-16s %llu (each emptied the balloon; it grew back to the host's target)\n",
+                        "Host resets:", getu(st, SF_BALLOON_HOST_RESETS));
+        if (getu(st, SF_BALLOON_REFUSED_KIB) > 0) {
+                char buf[32];
+
+                format_kib(getu(st, SF_BALLOON_REFUSED_KIB), buf, sizeof(buf));
+                fprintf(f, "  %-16s %s refused by the host since the shim was loaded\n", "Host refused:", buf);
+        }
         print_kib(f, "Floor:", st, SF_BALLOON_MIN_MEM_KIB);
         print_kib(f, "OOM debt:", st, SF_BALLOON_OOM_DEBT_KIB);
         print_kib(f, "OOM freed:", st, SF_BALLOON_OOM_FREED_KIB);

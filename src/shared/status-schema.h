@@ -57,6 +57,13 @@ typedef enum StatusType {
         X(BALLOON_STATS_SENT, "balloon.stats_sent", UINT) \
         X(BALLOON_MIGRATIONS, "balloon.migrations", UINT) \
         X(BALLOON_HOST_FEATURES, "balloon.host_features", UINT) \
+        X(BALLOON_HOST_PAGE_SIZE, "balloon.host_page_size", UINT) \
+        X(BALLOON_TRANSPORT_FLAGS, "balloon.transport_flags", STRINGS) \
+        X(BALLOON_HOST_RESETS, "balloon.host_resets", UINT) \
+        X(BALLOON_REFUSED_KIB, "balloon.refused_kib", UINT) \
+        X(BALLOON_DECLINED_TRANSPORT, "balloon.declined.transport", STRING) \
+        X(BALLOON_DECLINED_REASON, "balloon.declined.reason", STRING) \
+        X(BALLOON_DECLINED_ERROR, "balloon.declined.error", INT) \
         X(BALLOON_STATE, "balloon.state", STRING) \
         X(BALLOON_REASON, "balloon.reason", STRING) \
         X(BALLOON_LAST_CHANGE_KIND, "balloon.last_change.kind", STRING) \

@@ -19,6 +19,8 @@ void fake_shim_init(FakeShim *f, uint32_t transport, uint64_t host_features, uin
                 .max_batch_pages = FAKE_MAX_BATCH_PAGES,
                 .ram_pages = ram_pages,
                 .oom_nr_pages = MEMBALLOON_OOM_DEFAULT_BYTES / 4096,
+                .host_room_pages = UINT64_MAX,
+                .host_page_size = 4096,
         };
 }
 
@@ -29,7 +31,8 @@ void fake_shim_api(const FakeShim *f, struct memballoon_api *ret)
                 .api_version = MEMBALLOON_API_VERSION,
                 .page_size = f->page_size,
                 .features = MEMBALLOON_FEAT_SIMULATE | MEMBALLOON_FEAT_VIRTIO | MEMBALLOON_FEAT_OOM_NOTIFIER |
-                            ((MEMBALLOON_FEAT_STATE_V2 | MEMBALLOON_FEAT_STATS_16 | MEMBALLOON_FEAT_STATS_HOLD) &
+                            ((MEMBALLOON_FEAT_STATE_V2 | MEMBALLOON_FEAT_STATS_16 | MEMBALLOON_FEAT_STATS_HOLD |
+                              MEMBALLOON_FEAT_STATE_V3 | MEMBALLOON_FEAT_CMM | MEMBALLOON_FEAT_VMWARE) &
                              ~f->features_off),
                 .ioctls = 0x7f,
                 .max_batch_pages = f->max_batch_pages,
@@ -44,8 +47,12 @@ uint64_t fake_shim_free_pages(const FakeShim *f)
         return f->ram_pages > taken ? f->ram_pages - taken : 0;
 }
 
+/* As the shim's STATE_F_DEFLATE_BELOW_TARGET: simulate, cmm and vmware
+ * always; virtio with DEFLATE_ON_OOM.  A test may take the flag away. */
 bool fake_shim_deflate_on_oom(const FakeShim *f)
 {
+        if (f->state_flags_off & MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET)
+                return false;
         return f->transport != MEMBALLOON_TRANSPORT_VIRTIO ||
                (f->host_features & (1ULL << MEMBALLOON_HOST_F_DEFLATE_ON_OOM));
 }
@@ -103,6 +110,18 @@ void fake_shim_host_set_target(FakeShim *f, uint64_t pages)
 {
         f->target_pages = pages;
         queue_event(f, MEMBALLOON_EVENT_TARGET, pages);
+}
+
+void fake_shim_host_reset(FakeShim *f)
+{
+        uint64_t freed = f->actual_pages;
+
+        f->actual_pages = 0;
+        f->host_resets++;
+        /* It forgot them: they take no room of its now. */
+        if (f->host_room_pages != UINT64_MAX)
+                f->host_room_pages += freed;
+        queue_event(f, MEMBALLOON_EVENT_RESET, freed);
 }
 
 void fake_shim_host_request_stats(FakeShim *f)
@@ -169,23 +188,40 @@ int fake_shim_meminfo(void *userdata, MemInfo *ret)
 static int fake_get_state(void *ctx, struct memballoon_state *ret)
 {
         FakeShim *f = ctx;
+        bool v3 = !(f->features_off & MEMBALLOON_FEAT_STATE_V3);
+        uint32_t flags = 0;
 
         if (f->lost)
                 return -ENODEV;
+        if (fake_shim_in_totalram(f))
+                flags |= MEMBALLOON_STATE_F_BALLOON_IN_TOTALRAM;
+        /* Older shims never set it: the daemon must not need it there. */
+        if (v3 && fake_shim_deflate_on_oom(f))
+                flags |= MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET;
         *ret = (struct memballoon_state) {
-                .argsz = sizeof(*ret),
+                .argsz = v3 ? sizeof(*ret) : MEMBALLOON_STATE_SIZE_V2,
                 .transport = f->transport,
                 .host_features = f->host_features,
                 .target_pages = f->target_pages,
                 .actual_pages = f->actual_pages,
                 .total_ram_pages = fake_totalram(f),
-                .state_flags = fake_shim_in_totalram(f) ? MEMBALLOON_STATE_F_BALLOON_IN_TOTALRAM : 0,
+                .state_flags = flags & ~f->state_flags_off,
                 .oom_freed_pages = f->oom_freed_pages,
                 .oom_nr_pages = f->oom_nr_pages,
                 .inflate_failures = f->inflate_failures,
                 .events_dropped = f->events_dropped,
                 .oom_events = f->oom_events,
         };
+        /* A v2 shim leaves the bytes beyond its struct as they were: zero. */
+        if (v3) {
+                ret->declined_transport = f->declined_transport;
+                ret->declined_reason = f->declined_reason;
+                ret->declined_error = f->declined_error;
+                ret->host_page_size = f->host_page_size;
+                ret->transport_flags = f->transport_flags;
+                ret->host_resets = f->host_resets;
+                ret->refused_pages = f->refused_pages;
+        }
         return 0;
 }
 
@@ -205,7 +241,14 @@ static int fake_batch(void *ctx, bool inflate, struct memballoon_batch *b)
                 f->inflate_calls++;
                 n = MIN(b->nr_pages, avail);
                 b->stop_reason = n < b->nr_pages ? MEMBALLOON_STOP_NOMEM : MEMBALLOON_STOP_DONE;
-                if (n < b->nr_pages)
+                if (n > f->host_room_pages) {
+                        /* The host takes what it has room for; the shim
+                         * frees the rest and stops. */
+                        f->refused_pages += n - f->host_room_pages;
+                        f->refused_inflates++;
+                        n = f->host_room_pages;
+                        b->stop_reason = MEMBALLOON_STOP_REFUSED;
+                } else if (n < b->nr_pages)
                         f->inflate_failures++;
                 else if (f->offline_stops > 0) {
                         /* A memory block going offline: the shim stops. */
@@ -214,6 +257,8 @@ static int fake_batch(void *ctx, bool inflate, struct memballoon_batch *b)
                         b->stop_reason = MEMBALLOON_STOP_OFFLINE;
                 }
                 f->actual_pages += n;
+                if (f->host_room_pages != UINT64_MAX)
+                        f->host_room_pages -= n;
         } else {
                 f->deflate_calls++;
                 n = MIN(b->nr_pages, f->actual_pages);
@@ -227,6 +272,8 @@ static int fake_batch(void *ctx, bool inflate, struct memballoon_batch *b)
                         b->stop_reason = MEMBALLOON_STOP_HOST_TARGET;
                 }
                 f->actual_pages -= n;
+                if (f->host_room_pages != UINT64_MAX)
+                        f->host_room_pages += n;
         }
         b->done_pages = n;
         b->actual_pages = f->actual_pages;
@@ -279,7 +326,8 @@ static int fake_sim_set_target(void *ctx, uint64_t target_pages)
 
         if (f->lost)
                 return -ENODEV;
-        if (f->transport == MEMBALLOON_TRANSPORT_VIRTIO)
+        /* As the shim: every transport but simulate has a host that owns the target. */
+        if (f->transport != MEMBALLOON_TRANSPORT_SIMULATE)
                 return -EOPNOTSUPP;
         if (target_pages > f->ram_pages) {
                 f->invalid_calls++;

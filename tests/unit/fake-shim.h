@@ -11,7 +11,10 @@
  * src/kmod): INFLATE takes min(nr, free) and stops with STOP_NOMEM when free
  * runs out, DEFLATE returns what is held (STOP_EMPTY beyond), nr_pages must be
  * 1..max_batch_pages (-EINVAL), TARGET events coalesce, the OOM notifier
- * releases only in simulate mode or with DEFLATE_ON_OOM negotiated.  One rule
+ * releases only in simulate mode or with DEFLATE_ON_OOM negotiated (cmm and
+ * vmware always release), GET_STATE fills the version 3 fields only with
+ * MEMBALLOON_FEAT_STATE_V3, a host may refuse pages (STOP_REFUSED) or
+ * reset and forget them all (EVENT_RESET).  One rule
  * is stricter than the kernel: without DEFLATE_ON_OOM a DEFLATE that would
  * take the balloon below the host's target (virtio spec 5.5.6.1) is refused
  * with -EPERM and counted, so tests can assert that the daemon never asks.
@@ -48,10 +51,17 @@ struct FakeShim {
         uint64_t oom_nr_pages;          /* SET_OOM */
         bool lost;                      /* every call fails with -ENODEV */
         uint64_t features_off;          /* MEMBALLOON_FEAT_* an older shim lacks */
+        uint32_t state_flags_off;       /* MEMBALLOON_STATE_F_* the shim does not set */
+        uint64_t host_room_pages;       /* pages the host still takes; beyond them it refuses */
         unsigned offline_stops;         /* the next INFLATEs stop half-way with STOP_OFFLINE */
 
         /* What GET_STATE reports besides. */
         uint64_t oom_freed_pages, oom_events, inflate_failures, events_dropped;
+        /* Version 3. */
+        uint32_t declined_transport, declined_reason;
+        int32_t declined_error;
+        uint32_t host_page_size;
+        uint64_t transport_flags, host_resets, refused_pages;
 
         struct memballoon_event ev[FAKE_EVENT_QUEUE_LEN];
         unsigned ev_head, ev_count;
@@ -59,6 +69,7 @@ struct FakeShim {
 
         /* What the daemon did. */
         uint64_t inflate_calls, deflate_calls;
+        uint64_t refused_inflates;      /* INFLATEs that stopped with STOP_REFUSED */
         uint64_t refused_deflates;      /* -EPERM: below the host target without DEFLATE_ON_OOM */
         uint64_t invalid_calls;         /* -EINVAL: bad arguments */
         uint64_t set_stats_calls, set_oom_calls, sim_target_calls;
@@ -69,7 +80,8 @@ struct FakeShim {
 };
 
 /* A guest of @ram_pages 4 KiB pages, empty balloon, target 0, OOM release
- * at the kernel's default. */
+ * at the kernel's default; a host that takes every page, nothing declined.
+ * @transport: any MEMBALLOON_TRANSPORT_*; @host_features count for virtio only. */
 void fake_shim_init(FakeShim *f, uint32_t transport, uint64_t host_features, uint64_t ram_pages);
 void fake_shim_api(const FakeShim *f, struct memballoon_api *ret);
 
@@ -85,6 +97,9 @@ bool fake_shim_events_pending(const FakeShim *f);
 
 /* The host writes num_pages (virtio): any value, queues a TARGET event. */
 void fake_shim_host_set_target(FakeShim *f, uint64_t pages);
+/* The host was reset and forgot its pages: as mb_transport_forget_all(),
+ * every page goes back to the guest and a RESET event says how many. */
+void fake_shim_host_reset(FakeShim *f);
 /* The host asks for stats: queues a STATS event. */
 void fake_shim_host_request_stats(FakeShim *f);
 /* The kernel's OOM notifier runs once: releases up to oom_nr_pages (only in

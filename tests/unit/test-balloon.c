@@ -56,6 +56,7 @@ typedef struct World {
         uint64_t floor_allowance;       /* pages above the floor held since the last floor change */
         uint64_t hold_until;            /* no inflating before: oom.backoff_s after pressure or OOM */
         uint64_t hotplug_until;         /* ... nor before a hotplug pause ends */
+        uint64_t refused_until;         /* ... nor within balloon.backoff_ms of a host refusal */
         uint64_t checks;
 
         /* Invariant violations seen in the batch hook. */
@@ -196,6 +197,12 @@ static void on_batch(void *userdata, const FakeShim *f, bool inflate, const stru
                         (unsigned long long) b->actual_pages, balloon_target(w->b)->target_pages);
         if (!inflate)
                 return;
+        /* A host that refused pages is not asked again at once. */
+        if (now < w->refused_until)
+                violate(w, "inflate of %llu pages %" PRIu64 " us before the back-off after the host refused "
+                        "pages ends", (unsigned long long) b->nr_pages, w->refused_until - now);
+        if (b->stop_reason == MEMBALLOON_STOP_REFUSED)
+                w->refused_until = now + MSEC(w->config.balloon.backoff_ms);
         if (now < MAX(w->hold_until, w->hotplug_until))
                 violate(w, "inflate of %llu pages %" PRIu64 " us before the hold after pressure, OOM or hotplug ends",
                         (unsigned long long) b->nr_pages, MAX(w->hold_until, w->hotplug_until) - now);
@@ -264,6 +271,8 @@ static int attach(World *w)
         int r;
 
         fake_shim_api(&w->fake, &w->api);
+        /* A new writer starts afresh, back-off and all. */
+        w->refused_until = 0;
         r = balloon_attach(w->b, &fake_shim_ops, &w->fake, &w->api);
         w->floor_allowance = w->fake.actual_pages;
         pump(w);
@@ -799,6 +808,414 @@ TEST(reload_mid_change)
         world_done(&w);
 }
 
+/* ---- transports: cmm and vmware as virtio; GET_STATE v2 and v3 ----------- */
+
+static const uint32_t host_transports[] = {
+        MEMBALLOON_TRANSPORT_VIRTIO, MEMBALLOON_TRANSPORT_CMM, MEMBALLOON_TRANSPORT_VMWARE,
+};
+
+/* The balloon.* status of the tests below, as JSON (json_object_put() it). */
+static json_object *status_json(const World *w)
+{
+        json_object *o = json_object_new_object();
+
+        if (!o)
+                abort();
+        balloon_status(w->b, o);
+        return o;
+}
+
+TEST(shim_state_argsz_by_features)
+{
+        uint64_t v2 = MEMBALLOON_FEAT_STATE_V2, v3 = MEMBALLOON_FEAT_STATE_V2 | MEMBALLOON_FEAT_STATE_V3;
+
+        CHECK_INTEQ(shim_state_argsz(0), MEMBALLOON_STATE_SIZE_V1);
+        CHECK_INTEQ(shim_state_argsz(v2), MEMBALLOON_STATE_SIZE_V2);
+        CHECK_INTEQ(shim_state_argsz(v3), sizeof(struct memballoon_state));
+        /* The request number encodes the size passed: what a shim built
+         * from the header of its version knows GET_STATE by (the header's
+         * own number encodes version 1's size, see its comment). */
+        CHECK_INTEQ(shim_get_state_request(MEMBALLOON_STATE_SIZE_V1), MEMBALLOON_GET_STATE);
+        CHECK_INTEQ(_IOC_SIZE(shim_get_state_request(MEMBALLOON_STATE_SIZE_V2)), MEMBALLOON_STATE_SIZE_V2);
+        CHECK_INTEQ(_IOC_NR(shim_get_state_request(MEMBALLOON_STATE_SIZE_V2)), _IOC_NR(MEMBALLOON_GET_STATE));
+        CHECK_INTEQ(_IOC_TYPE(shim_get_state_request(MEMBALLOON_STATE_SIZE_V2)), MEMBALLOON_IOC_MAGIC);
+        CHECK_INTEQ(_IOC_DIR(shim_get_state_request(MEMBALLOON_STATE_SIZE_V1)), _IOC_READ | _IOC_WRITE);
+}
+
+TEST(transport_names)
+{
+        CHECK_STREQ(shim_transport_to_string(MEMBALLOON_TRANSPORT_VIRTIO), "virtio");
+        CHECK_STREQ(shim_transport_to_string(MEMBALLOON_TRANSPORT_CMM), "cmm");
+        CHECK_STREQ(shim_transport_to_string(MEMBALLOON_TRANSPORT_VMWARE), "vmware");
+        CHECK_STREQ(shim_transport_to_string(MEMBALLOON_TRANSPORT_SIMULATE), "simulate");
+        CHECK_STREQ(shim_transport_to_string(0), "none");
+        CHECK_STREQ(shim_transport_to_string(99), "unknown");
+        for (size_t i = 0; i < ELEMENTSOF(host_transports); i++)
+                CHECK(shim_transport_is_host(host_transports[i]));
+        CHECK(!shim_transport_is_host(MEMBALLOON_TRANSPORT_SIMULATE));
+        CHECK(!shim_transport_is_host(0));
+        /* A newer shim's transport talks to a host too. */
+        CHECK(shim_transport_is_host(99));
+}
+
+/* cmm and vmware follow the host's target exactly as virtio does, and the
+ * status names them. */
+TEST(host_transports_follow_host_target)
+{
+        for (size_t i = 0; i < ELEMENTSOF(host_transports); i++) {
+                World w;
+                json_object *o;
+
+                world_init(&w, host_transports[i], false, 4096);
+                CHECK_INTEQ(attach(&w), 0);
+                host_target(&w, MIB(1024));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(1024));
+                CHECK_STREQ(reason(&w), "");
+                host_target(&w, MIB(1024) + 3);         /* below the hysteresis: met exactly */
+                CHECK_INTEQ(w.fake.actual_pages, MIB(1024) + 3);
+                host_target(&w, MIB(300));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(300));
+                host_target(&w, 0);
+                CHECK_INTEQ(w.fake.actual_pages, 0);
+                host_target(&w, MIB(700));
+                advance(&w, SETTLE_USEC);
+                CHECK_INTEQ(w.fake.actual_pages, MIB(700));
+                CHECK_STREQ(reason(&w), "");
+                CHECK_STREQ(balloon_state(w.b), "idle");
+                o = status_json(&w);
+                CHECK_STREQ(status_get_string(o, SF_BALLOON_TRANSPORT, "?"),
+                            shim_transport_to_string(host_transports[i]));
+                CHECK_INTEQ(status_get_uint(o, SF_BALLOON_HOST_TARGET_KIB), 700 * 1024);
+                json_object_put(o);
+                /* Nothing simulated: the shim's own target is never set. */
+                CHECK_INTEQ(w.fake.sim_target_calls, 0);
+                CHECK_INTEQ(w.fake.refused_deflates, 0);
+                CHECK_INTEQ(w.fake.invalid_calls, 0);
+                CHECK(!w.violation[0]);
+                world_done(&w);
+        }
+}
+
+/* memballoonctl set-target with a host transport: refused, naming it. */
+TEST(set_target_refused_on_host_transports)
+{
+        static const char *const names[] = { "virtio-balloon", "(cmm)", "(vmware)" };
+
+        for (size_t i = 0; i < ELEMENTSOF(host_transports); i++) {
+                World w;
+                char *msg = NULL;
+
+                world_init(&w, host_transports[i], false, 4096);
+                CHECK_INTEQ(attach(&w), 0);
+                host_target(&w, MIB(512));
+                CHECK_INTEQ(balloon_set_target(w.b, 256ULL << 20, &msg), -EOPNOTSUPP);
+                CHECK(msg && strstr(msg, names[i]) && strstr(msg, "the host sets the target"));
+                free(msg);
+                pump(&w);
+                CHECK_INTEQ(w.fake.sim_target_calls, 0);
+                CHECK_INTEQ(w.fake.target_pages, MIB(512));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(512));
+                world_done(&w);
+        }
+
+        /* balloon.source = "simulate" does not make it the daemon's either. */
+        {
+                World w;
+
+                world_init(&w, MEMBALLOON_TRANSPORT_VMWARE, false, 4096);
+                w.config.balloon.source = BALLOON_SOURCE_SIMULATE;
+                w.config.balloon.simulate_target_mb = 2048;
+                CHECK_INTEQ(attach(&w), 0);
+                host_target(&w, MIB(100));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(100));
+                CHECK_INTEQ(w.fake.sim_target_calls, 0);
+                CHECK(strstr(reason(&w), "VMware balloon transport (vmware) is bound, so the host owns the target"));
+                world_done(&w);
+        }
+}
+
+/* balloon.source against what the shim bound: the host's target is
+ * followed and the status says what does not match, for as long as it
+ * lasts, and again when the transport changes. */
+TEST(source_notes)
+{
+        World w;
+
+        /* "host" fits every host transport. */
+        for (size_t i = 0; i < ELEMENTSOF(host_transports); i++) {
+                world_init(&w, host_transports[i], false, 4096);
+                CHECK_INTEQ(w.config.balloon.source, BALLOON_SOURCE_HOST);
+                CHECK_INTEQ(attach(&w), 0);
+                CHECK_STREQ(reason(&w), "");
+                world_done(&w);
+        }
+
+        /* "virtio" with cmm bound: followed, and said. */
+        world_init(&w, MEMBALLOON_TRANSPORT_CMM, false, 4096);
+        w.config.balloon.source = BALLOON_SOURCE_VIRTIO;
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(640));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(640));
+        CHECK_STREQ(reason(&w), "balloon.source is \"virtio\" but the pSeries cooperative memory overcommit "
+                    "transport (cmm) is bound; its host sets the target");
+        /* Not only until the first step: still there when all is quiet. */
+        advance(&w, SETTLE_USEC);
+        CHECK(strstr(reason(&w), "balloon.source is \"virtio\"") != NULL);
+        /* A reload that names it clears it. */
+        w.config.balloon.source = BALLOON_SOURCE_CMM;
+        reload(&w);
+        CHECK_STREQ(reason(&w), "");
+        world_done(&w);
+
+        /* "vmware" but nothing bound: simulate mode, and why (v3). */
+        world_init(&w, MEMBALLOON_TRANSPORT_SIMULATE, false, 4096);
+        w.config.balloon.source = BALLOON_SOURCE_VMWARE;
+        w.fake.declined_transport = MEMBALLOON_TRANSPORT_VMWARE;
+        w.fake.declined_reason = MEMBALLOON_DECLINED_ABSENT;
+        CHECK_INTEQ(attach(&w), 0);
+        CHECK_STREQ(reason(&w), "balloon.source is \"vmware\" but the vmware transport is not bound; the shim "
+                    "runs in simulate mode (vmware declined: no VMware hypervisor)");
+        /* Then the shim binds it (the transport changes under us). */
+        w.fake.transport = MEMBALLOON_TRANSPORT_VMWARE;
+        host_target(&w, MIB(256));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(256));
+        CHECK_STREQ(reason(&w), "");
+        world_done(&w);
+
+        /* The old default, "virtio", in simulate mode keeps its words. */
+        world_init(&w, MEMBALLOON_TRANSPORT_SIMULATE, false, 4096);
+        w.config.balloon.source = BALLOON_SOURCE_VIRTIO;
+        CHECK_INTEQ(attach(&w), 0);
+        CHECK_STREQ(reason(&w), "balloon.source is \"virtio\" but no virtio-balloon device is bound; the shim "
+                    "runs in simulate mode");
+        w.config.balloon.source = BALLOON_SOURCE_HOST;
+        reload(&w);
+        CHECK_STREQ(reason(&w), "balloon.source is \"host\" but no hypervisor transport is bound; the shim "
+                    "runs in simulate mode");
+        world_done(&w);
+}
+
+/* The host reset and forgot its pages: the shim emptied the balloon; the
+ * daemon reads the state again and grows it back to the host's target. */
+TEST(host_reset_resyncs)
+{
+        World w;
+        json_object *o;
+
+        world_init(&w, MEMBALLOON_TRANSPORT_VMWARE, false, 4096);
+        w.config.balloon.inflate_step_mb = 64;
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(1024));
+        CHECK_INTEQ(w.fake.actual_pages, MIB(1024));
+
+        fake_shim_host_reset(&w.fake);
+        CHECK_INTEQ(w.fake.actual_pages, 0);
+        /* One read of the events: resynchronised from GET_STATE, first
+         * step taken at once. */
+        balloon_process_events(w.b);
+        CHECK_INTEQ(balloon_kstate(w.b)->host_resets, 1);
+        CHECK_INTEQ(balloon_kstate(w.b)->actual_pages, MIB(64));
+        CHECK_STREQ(balloon_state(w.b), "inflating");
+        pump(&w);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(1024));
+        CHECK_STREQ(reason(&w), "");
+        CHECK_INTEQ(balloon_debt_pages(w.b), 0);
+        o = status_json(&w);
+        CHECK_INTEQ(status_get_uint(o, SF_BALLOON_HOST_RESETS), 1);
+        json_object_put(o);
+
+        /* A reset mid-inflate, with a new target from the host right after. */
+        host_target(&w, MIB(2048));
+        fake_shim_host_reset(&w.fake);
+        fake_shim_host_set_target(&w.fake, MIB(512));
+        pump(&w);
+        CHECK_INTEQ(w.fake.actual_pages, MIB(512));
+        CHECK_INTEQ(balloon_kstate(w.b)->host_resets, 2);
+        CHECK_INTEQ(w.fake.invalid_calls, 0);
+        CHECK(!w.violation[0]);
+        world_done(&w);
+}
+
+/* The host takes no more pages (STOP_REFUSED): back off as after an
+ * allocation failure, say why, never retry in a tight loop; go on when it
+ * takes them again. */
+TEST(refused_inflate_backs_off)
+{
+        for (size_t i = 1; i < ELEMENTSOF(host_transports); i++) {
+                World w;
+                json_object *o;
+                uint64_t calls;
+
+                world_init(&w, host_transports[i], false, 4096);
+                w.fake.host_room_pages = MIB(100);
+                CHECK_INTEQ(attach(&w), 0);
+                host_target(&w, MIB(512));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(100));
+                CHECK(w.fake.refused_inflates >= 1);
+                CHECK(strstr(reason(&w), "the host refused pages; backing off before retrying") != NULL);
+                /* A minute of refusals: 200 ms doubling up to 10 s is about
+                 * a dozen tries, not thousands. */
+                calls = w.fake.inflate_calls;
+                advance(&w, SEC(60));
+                CHECK(w.fake.inflate_calls - calls <= 12);
+                CHECK(w.fake.inflate_calls - calls >= 3);
+                CHECK_INTEQ(w.fake.actual_pages, MIB(100));
+                CHECK(strstr(reason(&w), "the host refused pages") != NULL);
+                o = status_json(&w);
+                CHECK(status_get_uint(o, SF_BALLOON_REFUSED_KIB) > 0);
+                CHECK_INTEQ(status_get_uint(o, SF_BALLOON_REFUSED_KIB), w.fake.refused_pages * 4);
+                json_object_put(o);
+
+                /* The host has room again: the next try gets there. */
+                w.fake.host_room_pages = UINT64_MAX;
+                advance(&w, SEC(60));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(512));
+                CHECK_STREQ(reason(&w), "");
+                CHECK_INTEQ(w.fake.invalid_calls, 0);
+                CHECK(!w.violation[0]);
+                world_done(&w);
+        }
+}
+
+/* GET_STATE v3 in the status: page size, flags, resets, refusals, and why
+ * a transport declined, in words. */
+TEST(status_v3_fields)
+{
+        static const struct {
+                uint32_t transport, reason;
+                int32_t error;
+                const char *text;
+        } declined[] = {
+                { MEMBALLOON_TRANSPORT_CMM, MEMBALLOON_DECLINED_NO_CMO, 0,
+                  "hypervisor does not offer cooperative memory overcommit" },
+                { MEMBALLOON_TRANSPORT_CMM, MEMBALLOON_DECLINED_ABSENT, 0, "not a pSeries LPAR" },
+                { MEMBALLOON_TRANSPORT_VMWARE, MEMBALLOON_DECLINED_ABSENT, 0, "no VMware hypervisor" },
+                { MEMBALLOON_TRANSPORT_VMWARE, MEMBALLOON_DECLINED_REFUSED, 2,
+                  "the hypervisor refused the call (status 2)" },
+                { MEMBALLOON_TRANSPORT_CMM, MEMBALLOON_DECLINED_REFUSED, -4,
+                  "the hypervisor refused the call (status -4)" },
+                { MEMBALLOON_TRANSPORT_VMWARE, MEMBALLOON_DECLINED_BUSY, 0, "another transport is bound" },
+                { MEMBALLOON_TRANSPORT_VMWARE, MEMBALLOON_DECLINED_BAD_ANSWER, 0, "the hypervisor answered garbage" },
+                { MEMBALLOON_TRANSPORT_CMM, 77, 0, "declined for a reason this memballoond does not know (77)" },
+        };
+        World w;
+        json_object *o, *a;
+
+        for (size_t i = 0; i < ELEMENTSOF(declined); i++) {
+                world_init(&w, MEMBALLOON_TRANSPORT_SIMULATE, false, 4096);
+                w.fake.declined_transport = declined[i].transport;
+                w.fake.declined_reason = declined[i].reason;
+                w.fake.declined_error = declined[i].error;
+                CHECK_INTEQ(attach(&w), 0);
+                o = status_json(&w);
+                CHECK_STREQ(status_get_string(o, SF_BALLOON_DECLINED_TRANSPORT, "?"),
+                            shim_transport_to_string(declined[i].transport));
+                CHECK_STREQ(status_get_string(o, SF_BALLOON_DECLINED_REASON, "?"), declined[i].text);
+                CHECK(status_get(o, SF_BALLOON_DECLINED_ERROR) != NULL);
+                CHECK_INTEQ(status_get_int(o, SF_BALLOON_DECLINED_ERROR), declined[i].error);
+                json_object_put(o);
+                world_done(&w);
+        }
+
+        /* Nothing declined: no balloon.declined. */
+        world_init(&w, MEMBALLOON_TRANSPORT_VMWARE, false, 4096);
+        w.fake.host_page_size = 2 << 20;
+        w.fake.transport_flags = MEMBALLOON_TF_2M_PAGES | MEMBALLOON_TF_BATCHED | (1ULL << 9);
+        CHECK_INTEQ(attach(&w), 0);
+        host_target(&w, MIB(64));
+        fake_shim_host_reset(&w.fake);
+        pump(&w);
+        o = status_json(&w);
+        CHECK(status_get(o, SF_BALLOON_DECLINED_TRANSPORT) == NULL);
+        CHECK(status_get(o, SF_BALLOON_DECLINED_REASON) == NULL);
+        CHECK_INTEQ(status_get_uint(o, SF_BALLOON_HOST_PAGE_SIZE), 2 << 20);
+        CHECK_INTEQ(status_get_uint(o, SF_BALLOON_HOST_RESETS), 1);
+        CHECK(status_get(o, SF_BALLOON_REFUSED_KIB) != NULL);
+        CHECK_INTEQ(status_get_uint(o, SF_BALLOON_REFUSED_KIB), 0);
+        a = status_get(o, SF_BALLOON_TRANSPORT_FLAGS);
+        CHECK(a && json_object_array_length(a) == 3);
+        if (a && json_object_array_length(a) == 3) {
+                CHECK_STREQ(json_object_get_string(json_object_array_get_idx(a, 0)), "2m-pages");
+                CHECK_STREQ(json_object_get_string(json_object_array_get_idx(a, 1)), "batched");
+                CHECK_STREQ(json_object_get_string(json_object_array_get_idx(a, 2)), "bit-9");
+        }
+        json_object_put(o);
+
+        /* No flags: an empty array, not a missing one. */
+        w.fake.transport_flags = 0;
+        pump(&w);
+        advance(&w, SEC(61));           /* the safety-net re-read */
+        o = status_json(&w);
+        a = status_get(o, SF_BALLOON_TRANSPORT_FLAGS);
+        CHECK(a && json_object_array_length(a) == 0);
+        json_object_put(o);
+        world_done(&w);
+}
+
+/* A shim without GET_STATE v3 (argsz 128): virtio as before, the v3
+ * fields absent from the status, deflate-on-oom read from host_features. */
+TEST(state_v2_shim)
+{
+        for (int doo = 0; doo <= 1; doo++) {
+                World w;
+                json_object *o;
+
+                world_init(&w, MEMBALLOON_TRANSPORT_VIRTIO, doo, 4096);
+                w.fake.features_off = MEMBALLOON_FEAT_STATE_V3 | MEMBALLOON_FEAT_CMM | MEMBALLOON_FEAT_VMWARE;
+                /* Whatever it might hold, a v2 shim does not say it. */
+                w.fake.declined_transport = MEMBALLOON_TRANSPORT_CMM;
+                w.fake.declined_reason = MEMBALLOON_DECLINED_ABSENT;
+                CHECK_INTEQ(attach(&w), 0);
+                CHECK(!(balloon_kstate(w.b)->state_flags & MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET));
+                host_target(&w, MIB(1024));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(1024));
+                host_target(&w, MIB(512));
+                CHECK_INTEQ(w.fake.actual_pages, MIB(512));
+                CHECK_STREQ(reason(&w), "");
+                o = status_json(&w);
+                CHECK(status_get(o, SF_BALLOON_HOST_PAGE_SIZE) == NULL);
+                CHECK(status_get(o, SF_BALLOON_TRANSPORT_FLAGS) == NULL);
+                CHECK(status_get(o, SF_BALLOON_HOST_RESETS) == NULL);
+                CHECK(status_get(o, SF_BALLOON_REFUSED_KIB) == NULL);
+                CHECK(status_get(o, SF_BALLOON_DECLINED_REASON) == NULL);
+                CHECK_STREQ(status_get_string(o, SF_BALLOON_TRANSPORT, "?"), "virtio");
+                /* The old rule: below the host's target only with DEFLATE_ON_OOM. */
+                CHECK(status_get_bool(o, SF_PRESSURE_RELIEF_BELOW_HOST) == (bool) doo);
+                json_object_put(o);
+                fake_shim_workload_grow(&w.fake, MIB(3500));
+                advance(&w, SEC(5));
+                CHECK(doo ? w.fake.actual_pages < MIB(512) : w.fake.actual_pages == MIB(512));
+                CHECK_INTEQ(w.fake.refused_deflates, 0);
+                CHECK(!w.violation[0]);
+                world_done(&w);
+        }
+}
+
+/* With v3 the shim's flag decides, for every transport: a host transport
+ * without STATE_F_DEFLATE_BELOW_TARGET keeps the host's pages. */
+TEST(state_v3_flag_decides_deflate_below)
+{
+        for (size_t i = 0; i < ELEMENTSOF(host_transports); i++)
+                for (int below = 0; below <= 1; below++) {
+                        World w;
+
+                        /* virtio's flag follows DEFLATE_ON_OOM; the others' is
+                         * taken away by the test. */
+                        world_init(&w, host_transports[i], below, 4096);
+                        if (!below)
+                                w.fake.state_flags_off = MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET;
+                        CHECK_INTEQ(attach(&w), 0);
+                        host_target(&w, MIB(1024));
+                        CHECK(status(&w).relief_below_host == (bool) below);
+                        fake_shim_workload_grow(&w.fake, MIB(3000));
+                        advance(&w, SEC(5));
+                        CHECK(below ? w.fake.actual_pages < MIB(1024) : w.fake.actual_pages == MIB(1024));
+                        CHECK_INTEQ(w.fake.refused_deflates, 0);
+                        CHECK(!w.violation[0]);
+                        world_done(&w);
+                }
+}
+
 /* ---- randomized walks ----------------------------------------------------- */
 
 typedef struct Rng {
@@ -873,7 +1290,9 @@ static void random_config(Rng *r, Config *c, bool all)
         if (KEY(12))
                 c->stats.interval_s = (uint32_t) PICK(r, 0, 0, 10, 60);
         if (KEY(13))
-                c->balloon.source = chance(r, 70) ? BALLOON_SOURCE_SIMULATE : BALLOON_SOURCE_VIRTIO;
+                c->balloon.source = chance(r, 70) ? BALLOON_SOURCE_SIMULATE :
+                                    (BalloonSource) PICK(r, BALLOON_SOURCE_HOST, BALLOON_SOURCE_VIRTIO,
+                                                         BALLOON_SOURCE_CMM, BALLOON_SOURCE_VMWARE);
         if (KEY(13) || KEY(14))
                 c->balloon.simulate_target_mb = PICK(r, 0, 512, range(r, 0, 4096), range(r, 0, 12000));
 #undef KEY
@@ -980,7 +1399,7 @@ static bool check(World *w, bool settled)
 /* What the walks exercised, for the TAP output. */
 static struct {
         uint64_t events, inflates, deflates, nomem, pressure, oom_events, settles, settled_off_target;
-        uint64_t shim_failed;
+        uint64_t shim_failed, host_resets, refused_inflates;
         const char *reasons[32];
         uint64_t reason_count[32];
 } cov;
@@ -1088,7 +1507,7 @@ static void return_device(World *w, Rng *r)
                 wlog(w, "        (module reloaded: balloon empty)\n");
                 w->fake.actual_pages = 0;
                 w->fake.ev_count = 0;
-                if (w->fake.transport == MEMBALLOON_TRANSPORT_SIMULATE)
+                if (!shim_transport_is_host(w->fake.transport))
                         w->fake.target_pages = 0;
                 w->fake.oom_nr_pages = MEMBALLOON_OOM_DEFAULT_BYTES / 4096;
         }
@@ -1100,22 +1519,36 @@ static void return_device(World *w, Rng *r)
 static bool walk(uint64_t seed, unsigned nr_events, bool verbose)
 {
         static const uint32_t transports[] = { MEMBALLOON_TRANSPORT_VIRTIO, MEMBALLOON_TRANSPORT_VIRTIO,
-                                               MEMBALLOON_TRANSPORT_SIMULATE };
+                                               MEMBALLOON_TRANSPORT_SIMULATE, MEMBALLOON_TRANSPORT_CMM,
+                                               MEMBALLOON_TRANSPORT_VMWARE };
         Rng r = { .s = seed };
         uint64_t ram_mib = PICK(&r, 1024, 2048, 4096, range(&r, 512, 8192));
         uint32_t transport = transports[below(&r, ELEMENTSOF(transports))];
         bool doo = chance(&r, 50), ok = true;
         World w;
 
+        bool host = shim_transport_is_host(transport), v2 = false;
+
         world_init(&w, transport, doo, ram_mib);
         w.logging = verbose;
         random_config(&r, &w.config, true);
-        if (transport == MEMBALLOON_TRANSPORT_VIRTIO)
-                w.config.balloon.source = chance(&r, 90) ? BALLOON_SOURCE_VIRTIO : BALLOON_SOURCE_SIMULATE;
-        wlog(&w, "walk seed=%" PRIu64 ": ram=%" PRIu64 " MiB transport=%s deflate_on_oom=%d\n", seed, ram_mib,
-             shim_transport_to_string(transport), transport == MEMBALLOON_TRANSPORT_VIRTIO ? doo : 1);
+        if (host)
+                w.config.balloon.source = chance(&r, 90) ?
+                        (BalloonSource) PICK(&r, BALLOON_SOURCE_HOST, BALLOON_SOURCE_HOST, BALLOON_SOURCE_VIRTIO,
+                                             BALLOON_SOURCE_CMM, BALLOON_SOURCE_VMWARE) :
+                        BALLOON_SOURCE_SIMULATE;
+        if (transport == MEMBALLOON_TRANSPORT_VIRTIO || transport == MEMBALLOON_TRANSPORT_SIMULATE)
+                /* A shim before GET_STATE v3 knew only these. */
+                v2 = chance(&r, 30);
+        if (v2)
+                w.fake.features_off = MEMBALLOON_FEAT_STATE_V3 | MEMBALLOON_FEAT_CMM | MEMBALLOON_FEAT_VMWARE;
+        else if (host && transport != MEMBALLOON_TRANSPORT_VIRTIO && !doo)
+                /* A v3 shim that keeps the host's pages (the flag decides). */
+                w.fake.state_flags_off = MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET;
+        wlog(&w, "walk seed=%" PRIu64 ": ram=%" PRIu64 " MiB transport=%s deflate_below_target=%d get_state=v%d\n",
+             seed, ram_mib, shim_transport_to_string(transport), fake_shim_deflate_on_oom(&w.fake), v2 ? 2 : 3);
         log_config(&w, &w.config);
-        if (transport == MEMBALLOON_TRANSPORT_VIRTIO && chance(&r, 50))
+        if (host && chance(&r, 50))
                 /* The device starts with a target already set. */
                 w.fake.target_pages = below(&r, w.fake.ram_pages);
         if (attach(&w) < 0)
@@ -1137,7 +1570,20 @@ static bool walk(uint64_t seed, unsigned nr_events, bool verbose)
                         return_device(&w, &r);
                 } else if (ev < 20) {
                         n = random_target(&r, &w);
-                        if (w.fake.transport == MEMBALLOON_TRANSPORT_VIRTIO) {
+                        if (host && transport != MEMBALLOON_TRANSPORT_VIRTIO && chance(&r, 10)) {
+                                /* cmm and vmware hosts: a reset (the balloon
+                                 * empties), or room for only so many pages. */
+                                if (chance(&r, 50)) {
+                                        wlog(&w, "host reset (%" PRIu64 " pages freed)\n", w.fake.actual_pages);
+                                        fake_shim_host_reset(&w.fake);
+                                        /* The host starts afresh: so may the daemon. */
+                                        w.refused_until = 0;
+                                } else {
+                                        w.fake.host_room_pages = chance(&r, 50) ? UINT64_MAX : below(&r, MIB(256));
+                                        wlog(&w, "host room %" PRIu64 " pages\n", w.fake.host_room_pages);
+                                }
+                                pump(&w);
+                        } else if (host) {
                                 wlog(&w, "host target %" PRIu64 " pages\n", n);
                                 host_target(&w, n);
                         } else {
@@ -1232,7 +1678,9 @@ static bool walk(uint64_t seed, unsigned nr_events, bool verbose)
                         expect_hold(&w, true);
         }
         if (ok) {
-                /* The end: the device back, then quiet for long enough. */
+                /* The end: the device back, a host with room, then quiet
+                 * for long enough. */
+                w.fake.host_room_pages = UINT64_MAX;
                 if (w.fake.lost) {
                         wlog(&w, "end: device returns\n");
                         return_device(&w, &r);
@@ -1254,6 +1702,8 @@ static bool walk(uint64_t seed, unsigned nr_events, bool verbose)
         cov.pressure += status(&w).pressure_count;
         cov.oom_events += w.fake.oom_events;
         cov.shim_failed += w.shim_failed;
+        cov.host_resets += w.fake.host_resets;
+        cov.refused_inflates += w.fake.refused_inflates;
         world_done(&w);
         return ok;
 }
@@ -1312,6 +1762,8 @@ TEST(random_walks)
         printf("# %" PRIu64 " events: %" PRIu64 " inflates (%" PRIu64 " stopped by NOMEM), %" PRIu64 " deflates, %"
                PRIu64 " pressure reliefs, %" PRIu64 " OOM releases, %" PRIu64 " devices lost by a failed call\n",
                cov.events, cov.inflates, cov.nomem, cov.deflates, cov.pressure, cov.oom_events, cov.shim_failed);
+        printf("# %" PRIu64 " host resets, %" PRIu64 " inflates stopped by the host's refusal\n", cov.host_resets,
+               cov.refused_inflates);
         printf("# %" PRIu64 " settles, %" PRIu64 " away from the host's target:\n", cov.settles, cov.settled_off_target);
         for (size_t i = 0; i < ELEMENTSOF(cov.reasons) && cov.reasons[i]; i++)
                 printf("#   %6" PRIu64 "  %s...\n", cov.reason_count[i], cov.reasons[i]);
@@ -1339,6 +1791,16 @@ int main(void)
         RUN(hotplug_pause_holds_inflation);
         RUN(device_loss_and_return);
         RUN(reload_mid_change);
+        RUN(shim_state_argsz_by_features);
+        RUN(transport_names);
+        RUN(host_transports_follow_host_target);
+        RUN(set_target_refused_on_host_transports);
+        RUN(source_notes);
+        RUN(host_reset_resyncs);
+        RUN(refused_inflate_backs_off);
+        RUN(status_v3_fields);
+        RUN(state_v2_shim);
+        RUN(state_v3_flag_decides_deflate_below);
         RUN(random_walks);
         return test_summary();
 }

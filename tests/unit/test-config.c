@@ -132,7 +132,7 @@ TEST(defaults)
 
         CHECK_INTEQ(config_init_defaults(&c), 0);
         CHECK(c.path == NULL);
-        CHECK_INTEQ(c.balloon.source, BALLOON_SOURCE_VIRTIO);
+        CHECK_INTEQ(c.balloon.source, BALLOON_SOURCE_HOST);
         CHECK_INTEQ(c.balloon.min_mem_mb, 256);
         CHECK_INTEQ(c.balloon.simulate_target_mb, 0);
         CHECK_INTEQ(c.balloon.poll_interval_s, 60);
@@ -182,6 +182,10 @@ TEST(defaults)
 TEST(enum_names)
 {
         CHECK_STREQ(balloon_source_to_string(BALLOON_SOURCE_SIMULATE), "simulate");
+        CHECK_STREQ(balloon_source_to_string(BALLOON_SOURCE_HOST), "host");
+        CHECK_STREQ(balloon_source_to_string(BALLOON_SOURCE_VIRTIO), "virtio");
+        CHECK_STREQ(balloon_source_to_string(BALLOON_SOURCE_CMM), "cmm");
+        CHECK_STREQ(balloon_source_to_string(BALLOON_SOURCE_VMWARE), "vmware");
         CHECK_STREQ(hotplug_online_to_string(HOTPLUG_ONLINE_NONE), "none");
         CHECK_STREQ(ksm_policy_to_string(KSM_POLICY_KSMTUNED), "ksmtuned");
         CHECK_STREQ(log_target_to_string(LOG_TARGET_CONSOLE), "console");
@@ -392,7 +396,14 @@ TEST(reject_names)
 TEST(reject_enum)
 {
         check_rejects("balloon = {\n    source = \"xen\";\n};\n",
-                      PATH ":2: balloon.source: invalid value \"xen\", expected virtio or simulate");
+                      PATH ":2: balloon.source: invalid value \"xen\", expected host, virtio, cmm, vmware or simulate");
+        /* Names are exact: no case folding, no prefixes, no aliases. */
+        check_rejects("balloon = { source = \"VMware\"; };\n",
+                      PATH ":1: balloon.source: invalid value \"VMware\", expected host, virtio, cmm, vmware or simulate");
+        check_rejects("balloon = { source = \"vmw\"; };\n",
+                      PATH ":1: balloon.source: invalid value \"vmw\", expected host, virtio, cmm, vmware or simulate");
+        check_rejects("balloon = { source = \"\"; };\n",
+                      PATH ":1: balloon.source: invalid value \"\", expected host, virtio, cmm, vmware or simulate");
         check_rejects("hotplug = { online = \"online_movable\"; };\n",
                       PATH ":1: hotplug.online: invalid value \"online_movable\", expected movable, kernel, auto or none");
         check_rejects("log = { level = \"warn\"; };\n",
@@ -401,6 +412,35 @@ TEST(reject_enum)
                       PATH ":1: log.target: invalid value \"Journal\", expected auto, journal or console");
         check_rejects("ksm = { policy = \"\"; };\n",
                       PATH ":1: ksm.policy: invalid value \"\", expected adaptive or ksmtuned");
+}
+
+/* Every balloon.source name parses to its own value, and names it back. */
+TEST(balloon_sources)
+{
+        static const struct {
+                const char *name;
+                BalloonSource value;
+        } sources[] = {
+                { "host", BALLOON_SOURCE_HOST },
+                { "virtio", BALLOON_SOURCE_VIRTIO },
+                { "cmm", BALLOON_SOURCE_CMM },
+                { "vmware", BALLOON_SOURCE_VMWARE },
+                { "simulate", BALLOON_SOURCE_SIMULATE },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(sources); i++) {
+                char text[128];
+                Config c;
+
+                snprintf(text, sizeof(text), "balloon = { source = \"%s\"; };\n", sources[i].name);
+                if (!parse_ok(text, &c)) {
+                        CHECK(false);
+                        continue;
+                }
+                CHECK_INTEQ(c.balloon.source, sources[i].value);
+                CHECK_STREQ(balloon_source_to_string(c.balloon.source), sources[i].name);
+                config_done(&c);
+        }
 }
 
 TEST(reject_strings)
@@ -802,6 +842,7 @@ int main(void)
         RUN(reject_range);
         RUN(reject_names);
         RUN(reject_enum);
+        RUN(balloon_sources);
         RUN(reject_strings);
         RUN(reject_cross_key);
         RUN(int_literals);

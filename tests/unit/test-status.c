@@ -183,6 +183,65 @@ TEST(human_device_owner)
         json_object_put(o);
 }
 
+/* GET_STATE v3: the host's page size and the transport's flags, why a
+ * transport declined, resets and refusals; nothing of it from a daemon or
+ * shim without it. */
+TEST(human_transport_v3)
+{
+        json_object *o = sample();
+        char *buf;
+
+        buf = render(o, status_format_human);
+        CHECK(!strstr(buf, "Host pages:"));
+        CHECK(!strstr(buf, "Declined:"));
+        CHECK(!strstr(buf, "Host resets:"));
+        CHECK(!strstr(buf, "Host refused:"));
+        free(buf);
+
+        status_put_string(o, SF_BALLOON_TRANSPORT, "vmware");
+        status_put_uint(o, SF_BALLOON_HOST_PAGE_SIZE, 2 << 20);
+        status_put_strings_add(o, SF_BALLOON_TRANSPORT_FLAGS, "2m-pages");
+        status_put_strings_add(o, SF_BALLOON_TRANSPORT_FLAGS, "batched");
+        status_put_uint(o, SF_BALLOON_HOST_RESETS, 2);
+        status_put_uint(o, SF_BALLOON_REFUSED_KIB, 12 * 1024);
+        buf = render(o, status_format_human);
+        CHECK(strstr(buf, "Balloon: inflating (transport vmware, source virtio)"));
+        CHECK(strstr(buf, "Host pages:      2 MiB (2m-pages, batched)\n"));
+        CHECK(strstr(buf, "Host resets:     2 (each emptied the balloon"));
+        CHECK(strstr(buf, "Host refused:    12 MiB refused by the host"));
+        CHECK(!strstr(buf, "Declined:"));
+        free(buf);
+        json_object_put(o);
+
+        /* Simulate mode on a pSeries without CMO; no flags. */
+        o = sample();
+        status_put_string(o, SF_BALLOON_TRANSPORT, "simulate");
+        status_put_uint(o, SF_BALLOON_HOST_PAGE_SIZE, 4096);
+        status_put_strings_add(o, SF_BALLOON_TRANSPORT_FLAGS, NULL);
+        status_put_uint(o, SF_BALLOON_HOST_RESETS, 0);
+        status_put_uint(o, SF_BALLOON_REFUSED_KIB, 0);
+        status_put_string(o, SF_BALLOON_DECLINED_TRANSPORT, "cmm");
+        status_put_string(o, SF_BALLOON_DECLINED_REASON, "hypervisor does not offer cooperative memory overcommit");
+        status_put_int(o, SF_BALLOON_DECLINED_ERROR, 0);
+        buf = render(o, status_format_human);
+        CHECK(strstr(buf, "Host pages:      4 KiB\n"));
+        CHECK(strstr(buf, "Declined:        cmm: hypervisor does not offer cooperative memory overcommit\n"));
+        CHECK(!strstr(buf, "Host resets:"));
+        CHECK(!strstr(buf, "Host refused:"));
+        free(buf);
+        /* The JSON shape: balloon.declined is an object of its own. */
+        {
+                json_object *b, *d, *v;
+
+                CHECK(json_object_object_get_ex(o, "balloon", &b) && json_object_object_get_ex(b, "declined", &d) &&
+                      json_object_is_type(d, json_type_object));
+                CHECK(json_object_object_get_ex(d, "error", &v) && json_object_is_type(v, json_type_int));
+                CHECK(json_object_object_get_ex(b, "transport_flags", &v) &&
+                      json_object_is_type(v, json_type_array) && json_object_array_length(v) == 0);
+        }
+        json_object_put(o);
+}
+
 TEST(format_kib)
 {
         char b[32];
@@ -204,6 +263,7 @@ int main(void)
         RUN(get_refuses_wrong_types);
         RUN(human_summary);
         RUN(human_device_owner);
+        RUN(human_transport_v3);
         RUN(format_kib);
         return test_summary();
 }

@@ -151,11 +151,18 @@ def get(name):
     return ARCHS[name]
 
 
+# tests/vm/cmm.py: the pSeries CMO transport exists in ppc64 kernels only.
+CMM_ARCHES = {'ppc64el'}
+NO_CMM = 'pSeries only'
+
+
 def unavailable(arch, name, module):
     """Why scenario @name (registered by @module) cannot run on @arch, or
     None."""
     if name in arch.not_here:
         return arch.not_here[name]
+    if module == 'cmm' and arch.name not in CMM_ARCHES:
+        return NO_CMM
     if arch.foreign and module in ('daemon', 'pressure') and name not in DAEMON_FOREIGN:
         return DAEMON_REASON
     return None

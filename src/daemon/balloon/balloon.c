@@ -69,7 +69,13 @@ struct Balloon {
         Stepper stepper;
         PolicyTarget target;            /* last effective target */
         const char *state;              /* "idle", "inflating", ... */
-        const char *note;               /* extra reason (transport mismatch, backoff) */
+        const char *note;               /* extra reason while it lasts (back-off, a broken host) */
+        /* balloon.source against the transport bound, for as long as that
+         * lasts: set by update_note() on attach, reload and a transport
+         * change, NULL when they agree. */
+        const char *source_note;
+        char source_note_buf[320];
+        uint32_t note_transport;        /* the transport source_note was made for */
         uint64_t auto_target_pages;     /* auto loan: balloon size at the last sample */
         bool auto_valid;
         uint64_t host_target_logged;    /* last host target whose clamp we logged */
@@ -141,6 +147,12 @@ static const char *kind_name(StepKind k)
         return k == STEP_INFLATE ? "inflate" : k == STEP_DEFLATE ? "deflate" : "none";
 }
 
+/* Does GET_STATE fill the version 3 fields?  Older shims leave them zero. */
+static bool state_v3(const Balloon *b)
+{
+        return b->api.features & MEMBALLOON_FEAT_STATE_V3;
+}
+
 /* ---- shim calls: every failure is reported once, from the loop --------- */
 
 static void fail(Balloon *b, int r)
@@ -159,6 +171,8 @@ static void on_failed_timer(Timer *t, void *userdata)
                 b->notify(b->userdata, BALLOON_NOTIFY_SHIM_FAILED, b->failed);
 }
 
+static void update_note(Balloon *b);
+
 static int refresh(Balloon *b)
 {
         int r;
@@ -166,8 +180,14 @@ static int refresh(Balloon *b)
         if (!b->ops || b->failed)
                 return -ENODEV;
         r = b->ops->get_state(b->ctx, &b->kstate);
-        if (r < 0)
+        if (r < 0) {
                 fail(b, r);
+                return r;
+        }
+        /* The shim switches transport when a device is bound or taken
+         * away: what balloon.source says about it changes with it. */
+        if (b->kstate.transport != b->note_transport)
+                update_note(b);
         return r;
 }
 
@@ -204,11 +224,23 @@ static void limits(const Balloon *b, StepLimits *ret)
         };
 }
 
+/*
+ * May the guest take back pages the host still asks for?  Simulate mode has
+ * no host to ask.  A shim with GET_STATE v3 says so for every transport
+ * (STATE_F_DEFLATE_BELOW_TARGET: virtio with DEFLATE_ON_OOM, cmm, vmware).
+ * An older one knew only virtio, where the host must have negotiated
+ * DEFLATE_ON_OOM (virtio spec 5.5.6.1).
+ */
 static bool may_deflate_below_host(const Balloon *b)
 {
-        /* virtio spec 5.5.6.1; simulate mode has no host to ask. */
-        return b->kstate.transport != MEMBALLOON_TRANSPORT_VIRTIO ||
-               (b->kstate.host_features & (1ULL << MEMBALLOON_HOST_F_DEFLATE_ON_OOM));
+        const struct memballoon_state *k = &b->kstate;
+
+        if (!shim_transport_is_host(k->transport))
+                return true;
+        if (state_v3(b))
+                return k->state_flags & MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET;
+        return k->transport == MEMBALLOON_TRANSPORT_VIRTIO &&
+               (k->host_features & (1ULL << MEMBALLOON_HOST_F_DEFLATE_ON_OOM));
 }
 
 uint64_t balloon_pause_until(const Balloon *b)
@@ -470,21 +502,47 @@ static void on_step(Timer *t, void *userdata)
                 return;
         }
 
+        /* DEFLATE is not refused by any transport today; should one start
+         * to, look again later rather than asking again at once. */
+        if (d.kind == STEP_DEFLATE && batch.stop_reason == MEMBALLOON_STOP_REFUSED && batch.done_pages == 0) {
+                log_notice("The host refused to give pages back to the guest (transport %s); retrying in %llu s",
+                           shim_transport_to_string(b->kstate.transport), BACKOFF_MAX_USEC / 1000000ULL);
+                b->note = "the host refused to give pages back; retrying";
+                timer_rearm(b->step_timer, BACKOFF_MAX_USEC);
+                return;
+        }
+
         if (d.kind == STEP_INFLATE) {
+                /* Early stops: the guest had no pages to spare, a block is
+                 * going offline, or the host would take no more now (cmm,
+                 * vmware: its pool is full).  Each backs off, doubling up
+                 * to BACKOFF_MAX_USEC, and restarts slowly; said once per
+                 * episode, not once per retry. */
                 bool stalled = batch.stop_reason == MEMBALLOON_STOP_NOMEM ||
-                               batch.stop_reason == MEMBALLOON_STOP_OFFLINE;
+                               batch.stop_reason == MEMBALLOON_STOP_OFFLINE ||
+                               batch.stop_reason == MEMBALLOON_STOP_REFUSED;
 
                 policy_inflate_result(&b->stepper, &lim, d.nr_pages, batch.done_pages, stalled, now);
                 if (stalled) {
-                        b->note = batch.stop_reason == MEMBALLOON_STOP_NOMEM ?
-                                "the guest could not spare more pages; backing off before retrying" :
-                                "a memory block is going offline; inflation waits";
+                        const char *why;
+
+                        switch (batch.stop_reason) {
+                        case MEMBALLOON_STOP_NOMEM:
+                                b->note = "the guest could not spare more pages; backing off before retrying";
+                                why = "allocation failed";
+                                break;
+                        case MEMBALLOON_STOP_OFFLINE:
+                                b->note = "a memory block is going offline; inflation waits";
+                                why = "memory going offline";
+                                break;
+                        default:
+                                b->note = "the host refused pages; backing off before retrying";
+                                why = "the host refused pages";
+                        }
                         log_full(b->stepper.failures == 1 ? LOG_NOTICE : LOG_DEBUG, 0, NULL, NULL,
                                  "Balloon inflate got %" PRIu64 " of %" PRIu64 " pages (%s); retrying in %" PRIu64
                                  " ms at a slower rate",
-                                 (uint64_t) batch.done_pages, d.nr_pages,
-                                 batch.stop_reason == MEMBALLOON_STOP_NOMEM ? "allocation failed" :
-                                 "memory going offline",
+                                 (uint64_t) batch.done_pages, d.nr_pages, why,
                                  (b->stepper.retry_at_usec - now) / 1000);
                 } else
                         b->note = NULL;
@@ -657,6 +715,31 @@ static void on_oom_event(Balloon *b, uint64_t pages)
         kick(b);
 }
 
+/* The host was reset and forgot its pages; the shim emptied the balloon
+ * (it freed them) before it queued the event.  Resynchronised from the
+ * GET_STATE just read: the new target is followed as any other. */
+static void on_reset_event(Balloon *b, uint64_t pages)
+{
+        const struct memballoon_state *k = &b->kstate;
+        char f[5][64];
+
+        /* The change under way started from pages that are gone: a new one
+         * starts from what is there now, at the full rate. */
+        b->change.active = false;
+        b->stepper = (Stepper) {};
+        snprintf(f[0], sizeof(f[0]), "MEMBALLOON_RESET_FREED_KIB=%" PRIu64, pages_to_kib(b, pages));
+        snprintf(f[1], sizeof(f[1]), "MEMBALLOON_TRANSPORT=%s", shim_transport_to_string(k->transport));
+        snprintf(f[2], sizeof(f[2]), "MEMBALLOON_HOST_RESETS=%" PRIu64, (uint64_t) k->host_resets);
+        snprintf(f[3], sizeof(f[3]), "MEMBALLOON_ACTUAL_KIB=%" PRIu64, pages_to_kib(b, k->actual_pages));
+        snprintf(f[4], sizeof(f[4]), "MEMBALLOON_HOST_TARGET_KIB=%" PRIu64, pages_to_kib(b, k->target_pages));
+        log_struct(LOG_WARNING, MSGID_HOST_RESET, FIELDS(f[0], f[1], f[2], f[3], f[4]),
+                   "The host (transport %s) was reset and forgot the balloon: the shim returned %" PRIu64
+                   " KiB to the guest, %" PRIu64 " KiB stay loaned; following the host's target of %" PRIu64
+                   " KiB again",
+                   shim_transport_to_string(k->transport), pages_to_kib(b, pages),
+                   pages_to_kib(b, k->actual_pages), pages_to_kib(b, k->target_pages));
+}
+
 void balloon_process_events(Balloon *b)
 {
         struct memballoon_event ev[16];
@@ -691,6 +774,10 @@ void balloon_process_events(Balloon *b)
                 case MEMBALLOON_EVENT_MIGRATED:
                         log_debug("Balloon pages migrated by compaction: %llu so far",
                                   (unsigned long long) ev[i].value);
+                        break;
+                case MEMBALLOON_EVENT_RESET:
+                        on_reset_event(b, ev[i].value);
+                        target = true;
                         break;
                 case MEMBALLOON_EVENT_HOST:
                         log_error("The balloon device stopped answering (removed, broken, or no answer within "
@@ -732,8 +819,7 @@ static void apply_sim_target(Balloon *b)
         uint64_t t, ram = guest_ram_pages(&b->kstate);
         int r;
 
-        if (b->kstate.transport != MEMBALLOON_TRANSPORT_SIMULATE ||
-            b->config->balloon.source != BALLOON_SOURCE_SIMULATE)
+        if (shim_transport_is_host(b->kstate.transport) || b->config->balloon.source != BALLOON_SOURCE_SIMULATE)
                 return;
         t = mib_to_pages(b, b->config->balloon.simulate_target_mb);
         if (t > ram) {
@@ -749,18 +835,86 @@ static void apply_sim_target(Balloon *b)
                 b->kstate.target_pages = t;
 }
 
+/* The transport balloon.source names; 0 for "host" (any) and "simulate". */
+static uint32_t source_transport(BalloonSource source)
+{
+        switch (source) {
+        case BALLOON_SOURCE_VIRTIO:
+                return MEMBALLOON_TRANSPORT_VIRTIO;
+        case BALLOON_SOURCE_CMM:
+                return MEMBALLOON_TRANSPORT_CMM;
+        case BALLOON_SOURCE_VMWARE:
+                return MEMBALLOON_TRANSPORT_VMWARE;
+        default:
+                return 0;
+        }
+}
+
+/* "a virtio-balloon device", as the subject of "... is bound". */
+static const char *transport_subject(uint32_t transport)
+{
+        switch (transport) {
+        case MEMBALLOON_TRANSPORT_VIRTIO:
+                return "a virtio-balloon device";
+        case MEMBALLOON_TRANSPORT_CMM:
+                return "the pSeries cooperative memory overcommit transport (cmm)";
+        case MEMBALLOON_TRANSPORT_VMWARE:
+                return "the VMware balloon transport (vmware)";
+        default:
+                return "a hypervisor transport";
+        }
+}
+
+/*
+ * What balloon.source says against the transport the shim bound.  The
+ * host's target is followed whenever a host transport is bound, whatever
+ * the source names: the shim binds what the machine has, and a host that
+ * sets a target expects it met.  Only the mismatch is told.
+ */
 static void update_note(Balloon *b)
 {
-        if (b->kstate.transport == MEMBALLOON_TRANSPORT_SIMULATE &&
-            b->config->balloon.source == BALLOON_SOURCE_VIRTIO)
-                b->note = "balloon.source is \"virtio\" but no virtio-balloon device is bound; "
-                          "the shim runs in simulate mode";
-        else if (b->kstate.transport == MEMBALLOON_TRANSPORT_VIRTIO &&
-                 b->config->balloon.source == BALLOON_SOURCE_SIMULATE)
-                b->note = "a virtio-balloon device is bound, so the host owns the target "
-                          "(balloon.source = \"simulate\" does not apply)";
+        const struct memballoon_state *k = &b->kstate;
+        BalloonSource source = b->config->balloon.source;
+        uint32_t want = source_transport(source);
+        char declined[160] = "", buf[96];
+        const char *why;
+
+        b->note_transport = k->transport;
+        b->source_note = NULL;
+        if (!b->ops)
+                return;
+        if (!shim_transport_is_host(k->transport)) {
+                if (source == BALLOON_SOURCE_SIMULATE)
+                        return;
+                why = state_v3(b) ? shim_declined_to_string(k->declined_transport, k->declined_reason,
+                                                            k->declined_error, buf, sizeof(buf)) : NULL;
+                if (why)
+                        snprintf(declined, sizeof(declined), " (%s declined: %s)",
+                                 shim_transport_to_string(k->declined_transport), why);
+                if (source == BALLOON_SOURCE_VIRTIO)
+                        snprintf(b->source_note_buf, sizeof(b->source_note_buf),
+                                 "balloon.source is \"virtio\" but no virtio-balloon device is bound; "
+                                 "the shim runs in simulate mode%s", declined);
+                else if (source == BALLOON_SOURCE_HOST)
+                        snprintf(b->source_note_buf, sizeof(b->source_note_buf),
+                                 "balloon.source is \"host\" but no hypervisor transport is bound; "
+                                 "the shim runs in simulate mode%s", declined);
+                else
+                        snprintf(b->source_note_buf, sizeof(b->source_note_buf),
+                                 "balloon.source is \"%s\" but the %s transport is not bound; "
+                                 "the shim runs in simulate mode%s",
+                                 balloon_source_to_string(source), shim_transport_to_string(want), declined);
+        } else if (source == BALLOON_SOURCE_SIMULATE)
+                snprintf(b->source_note_buf, sizeof(b->source_note_buf),
+                         "%s is bound, so the host owns the target (balloon.source = \"simulate\" does not apply)",
+                         transport_subject(k->transport));
+        else if (want != 0 && want != k->transport)
+                snprintf(b->source_note_buf, sizeof(b->source_note_buf),
+                         "balloon.source is \"%s\" but %s is bound; its host sets the target",
+                         balloon_source_to_string(source), transport_subject(k->transport));
         else
-                b->note = NULL;
+                return;
+        b->source_note = b->source_note_buf;
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
@@ -827,6 +981,7 @@ int balloon_attach(Balloon *b, const ShimOps *ops, void *ctx, const struct memba
         b->api = *api;
         b->kstate = st;
         b->failed = 0;
+        b->note = NULL;
         b->stepper = (Stepper) {};
         b->state = "idle";
         b->change.active = false;
@@ -857,6 +1012,8 @@ void balloon_detach(Balloon *b)
         b->failed = 0;
         b->state = "unavailable";
         memset(&b->kstate, 0, sizeof(b->kstate));
+        b->source_note = NULL;
+        b->note_transport = 0;
 }
 
 bool balloon_attached(const Balloon *b)
@@ -888,9 +1045,27 @@ int balloon_set_target(Balloon *b, uint64_t bytes, char **ret_msg)
 
         if (!b->ops || b->failed)
                 return asprintf(ret_msg, "the balloon device is unavailable") < 0 ? -ENOMEM : -ENODEV;
-        if (b->kstate.transport == MEMBALLOON_TRANSPORT_VIRTIO)
-                return asprintf(ret_msg, "a virtio-balloon device is bound: the host sets the target "
-                                "(QMP balloon, virsh setmem)") < 0 ? -ENOMEM : -EOPNOTSUPP;
+        if (shim_transport_is_host(b->kstate.transport)) {
+                /* Where the host's own target is set, for the admin who
+                 * wanted to change it. */
+                const char *where;
+
+                switch (b->kstate.transport) {
+                case MEMBALLOON_TRANSPORT_VIRTIO:
+                        where = "QMP balloon, virsh setmem";
+                        break;
+                case MEMBALLOON_TRANSPORT_CMM:
+                        where = "PowerVM sets it from the shared memory pool";
+                        break;
+                case MEMBALLOON_TRANSPORT_VMWARE:
+                        where = "vSphere sets it from the host's memory, the VM's shares and limits";
+                        break;
+                default:
+                        where = "the hypervisor's own tools";
+                }
+                return asprintf(ret_msg, "%s is bound: the host sets the target (%s)",
+                                transport_subject(b->kstate.transport), where) < 0 ? -ENOMEM : -EOPNOTSUPP;
+        }
         t = bytes / page_size(b);
         ram = guest_ram_pages(&b->kstate);
         if (t > ram)
@@ -1021,10 +1196,15 @@ void balloon_on_pressure(Balloon *b, const char *signal, const char *detail)
                    (uint64_t) ((d.hold_until_usec - now) / 1000000ULL));
         if (d.limited_by_host && !b->relief_limit_logged) {
                 b->relief_limit_logged = true;
-                log_warning("Pressure relief below the host's target is off: the host did not offer "
-                            "deflate-on-oom (virtio spec 5.5.6.1). Turn it on with QEMU "
-                            "-device virtio-balloon-pci,deflate-on-oom=on or libvirt "
-                            "<memballoon model='virtio' autodeflate='on'>");
+                if (b->kstate.transport == MEMBALLOON_TRANSPORT_VIRTIO)
+                        log_warning("Pressure relief below the host's target is off: the host did not offer "
+                                    "deflate-on-oom (virtio spec 5.5.6.1). Turn it on with QEMU "
+                                    "-device virtio-balloon-pci,deflate-on-oom=on or libvirt "
+                                    "<memballoon model='virtio' autodeflate='on'>");
+                else
+                        log_warning("Pressure relief below the host's target is off: the shim may not give "
+                                    "back pages the host (transport %s) still asks for",
+                                    shim_transport_to_string(b->kstate.transport));
         }
         arm_poll(b);
         /* Deflate now, ahead of anything else queued. */
@@ -1075,7 +1255,7 @@ uint64_t balloon_debt_pages(const Balloon *b)
  */
 const char *balloon_reason(const Balloon *b)
 {
-        static char buf[512];
+        static char buf[1024];
         const char *why, *pause = NULL;
         uint64_t now = clock_now_usec();
         const struct memballoon_state *k = &b->kstate;
@@ -1103,12 +1283,61 @@ const char *balloon_reason(const Balloon *b)
         else if (k->actual_pages != k->target_pages)
                 why = "the host's target changed; following it";
         else
-                return "";
-        if (b->note && why != b->note) {
-                snprintf(buf, sizeof(buf), "%s; %s", why, b->note);
-                return buf;
+                why = NULL;
+
+        /* The passing note, then balloon.source against the transport,
+         * after the main reason (each once). */
+        {
+                const char *parts[] = { why, b->note != why ? b->note : NULL, b->source_note };
+                size_t used = 0;
+
+                buf[0] = '\0';
+                for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                        int n;
+
+                        if (!parts[i] || used >= sizeof(buf))
+                                continue;
+                        n = snprintf(buf + used, sizeof(buf) - used, "%s%s", used ? "; " : "", parts[i]);
+                        if (n > 0)
+                                used += (size_t) n;
+                }
+                if (!parts[1] && !parts[2])
+                        return why ? why : "";
         }
-        return why;
+        return buf;
+}
+
+/* The GET_STATE v3 part: only from a shim that fills it, absent else. */
+static void status_v3(const Balloon *b, json_object *st)
+{
+        const struct memballoon_state *k = &b->kstate;
+        const char *why;
+        char buf[96];
+
+        status_put_uint(st, SF_BALLOON_HOST_PAGE_SIZE, k->host_page_size);
+        status_put_strings_add(st, SF_BALLOON_TRANSPORT_FLAGS, NULL);
+        for (unsigned bit = 0; bit < 64; bit++) {
+                const char *name = shim_transport_flag_to_string(bit);
+                char unknown[16];
+
+                if (!(k->transport_flags & (1ULL << bit)))
+                        continue;
+                if (!name) {
+                        /* A newer shim's flag: shown, by number. */
+                        snprintf(unknown, sizeof(unknown), "bit-%u", bit);
+                        name = unknown;
+                }
+                status_put_strings_add(st, SF_BALLOON_TRANSPORT_FLAGS, name);
+        }
+        status_put_uint(st, SF_BALLOON_HOST_RESETS, k->host_resets);
+        status_put_uint(st, SF_BALLOON_REFUSED_KIB, pages_to_kib(b, k->refused_pages));
+        why = shim_declined_to_string(k->declined_transport, k->declined_reason, k->declined_error, buf,
+                                      sizeof(buf));
+        if (why) {
+                status_put_string(st, SF_BALLOON_DECLINED_TRANSPORT, shim_transport_to_string(k->declined_transport));
+                status_put_string(st, SF_BALLOON_DECLINED_REASON, why);
+                status_put_int(st, SF_BALLOON_DECLINED_ERROR, k->declined_error);
+        }
 }
 
 void balloon_status(const Balloon *b, json_object *st)
@@ -1138,6 +1367,8 @@ void balloon_status(const Balloon *b, json_object *st)
         status_put_uint(st, SF_BALLOON_STATS_SENT, b->stats_sent);
         status_put_uint(st, SF_BALLOON_MIGRATIONS, avail ? k->migrations : 0);
         status_put_uint(st, SF_BALLOON_HOST_FEATURES, avail ? k->host_features : 0);
+        if (avail && state_v3(b))
+                status_v3(b, st);
         status_put_string(st, SF_BALLOON_STATE, avail ? (b->state ? b->state : "idle") : "unavailable");
         status_put_string(st, SF_BALLOON_REASON, balloon_reason(b));
         if (b->last_change.valid) {
@@ -1162,9 +1393,12 @@ void balloon_status(const Balloon *b, json_object *st)
 
         status_put_bool(st, SF_PRESSURE_RELIEF_BELOW_HOST, below);
         status_put_string(st, SF_PRESSURE_RELIEF_NOTE, below ? "" :
+                          k->transport == MEMBALLOON_TRANSPORT_VIRTIO ?
                           "the host did not offer deflate-on-oom: pressure relief returns only pages loaned "
                           "beyond the host's target; enable with QEMU -device virtio-balloon-pci,deflate-on-oom=on "
-                          "or libvirt <memballoon model='virtio' autodeflate='on'>");
+                          "or libvirt <memballoon model='virtio' autodeflate='on'>" :
+                          "the shim may not give back pages the host still asks for: pressure relief returns "
+                          "only pages loaned beyond the host's target");
         status_put_uint(st, SF_PRESSURE_COUNT, b->pressure_count);
         status_put_uint(st, SF_PRESSURE_LAST_REALTIME_SEC, b->pressure_last_realtime_usec / 1000000ULL);
         status_put_string(st, SF_PRESSURE_LAST_SIGNAL, b->pressure_last_signal);

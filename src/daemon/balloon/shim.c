@@ -1,12 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "macro.h"
 #include "root.h"
 #include "shim.h"
+
+/* The versions of struct memballoon_state end where the header says. */
+_Static_assert(offsetof(struct memballoon_state, state_flags) == MEMBALLOON_STATE_SIZE_V1, "state v1 size");
+_Static_assert(offsetof(struct memballoon_state, declined_transport) == MEMBALLOON_STATE_SIZE_V2, "state v2 size");
 
 int shim_open(Shim *ret, const char **ret_detail)
 {
@@ -63,12 +71,35 @@ void shim_close(Shim *s)
         s->fd = -1;
 }
 
+uint32_t shim_state_argsz(uint64_t features)
+{
+        if (features & MEMBALLOON_FEAT_STATE_V3)
+                return sizeof(struct memballoon_state);
+        if (features & MEMBALLOON_FEAT_STATE_V2)
+                return MEMBALLOON_STATE_SIZE_V2;
+        return MEMBALLOON_STATE_SIZE_V1;
+}
+
+unsigned long shim_get_state_request(uint32_t argsz)
+{
+        return _IOC(_IOC_READ | _IOC_WRITE, MEMBALLOON_IOC_MAGIC, _IOC_NR(MEMBALLOON_GET_STATE), argsz);
+}
+
 int shim_get_state(const Shim *s, struct memballoon_state *ret)
 {
-        struct memballoon_state st = { .argsz = sizeof(st) };
+        uint32_t argsz = shim_state_argsz(s->api.features);
+        struct memballoon_state st = { .argsz = argsz };
+        unsigned long req = shim_get_state_request(argsz);
 
-        if (ioctl(s->fd, MEMBALLOON_GET_STATE, &st) < 0)
-                return -errno;
+        if (ioctl(s->fd, req, &st) < 0) {
+                /* A shim that knows GET_STATE by one number whatever the
+                 * struct's size (the header's own rule for growing
+                 * structs) answers the header's number. */
+                if (errno != ENOTTY || req == MEMBALLOON_GET_STATE)
+                        return -errno;
+                if (ioctl(s->fd, MEMBALLOON_GET_STATE, &st) < 0)
+                        return -errno;
+        }
         *ret = st;
         return 0;
 }
@@ -86,13 +117,73 @@ int shim_read_events(const Shim *s, struct memballoon_event *buf, unsigned max)
 const char *shim_transport_to_string(uint32_t transport)
 {
         switch (transport) {
+        case 0:
+                return "none";
         case MEMBALLOON_TRANSPORT_VIRTIO:
                 return "virtio";
+        case MEMBALLOON_TRANSPORT_CMM:
+                return "cmm";
+        case MEMBALLOON_TRANSPORT_VMWARE:
+                return "vmware";
         case MEMBALLOON_TRANSPORT_SIMULATE:
                 return "simulate";
         default:
-                return "none";
+                return "unknown";
         }
+}
+
+bool shim_transport_is_host(uint32_t transport)
+{
+        return transport != 0 && transport != MEMBALLOON_TRANSPORT_SIMULATE;
+}
+
+const char *shim_declined_to_string(uint32_t transport, uint32_t reason, int32_t error, char *buf, size_t size)
+{
+        switch (reason) {
+        case 0:
+                return NULL;
+        case MEMBALLOON_DECLINED_ABSENT:
+                switch (transport) {
+                case MEMBALLOON_TRANSPORT_VIRTIO:
+                        return "no virtio-balloon device";
+                case MEMBALLOON_TRANSPORT_CMM:
+                        return "not a pSeries LPAR";
+                case MEMBALLOON_TRANSPORT_VMWARE:
+                        return "no VMware hypervisor";
+                default:
+                        return "its hypervisor is not there";
+                }
+        case MEMBALLOON_DECLINED_NO_CMO:
+                return "hypervisor does not offer cooperative memory overcommit";
+        case MEMBALLOON_DECLINED_REFUSED:
+                /* An hcall return code (negative too: H_PARAMETER is -4),
+                 * a VMware status or -errno: only the transport knows
+                 * which, so the number as it came. */
+                snprintf(buf, size, "the hypervisor refused the call (status %" PRIi32 ")", error);
+                return buf;
+        case MEMBALLOON_DECLINED_BUSY:
+                return "another transport is bound";
+        case MEMBALLOON_DECLINED_BAD_ANSWER:
+                return "the hypervisor answered garbage";
+        default:
+                snprintf(buf, size, "declined for a reason this memballoond does not know (%" PRIu32 ")", reason);
+                return buf;
+        }
+}
+
+_Static_assert(MEMBALLOON_TF_2M_PAGES == 1ULL << 0 && MEMBALLOON_TF_DOORBELL == 1ULL << 1 &&
+               MEMBALLOON_TF_BATCHED == 1ULL << 2 && MEMBALLOON_TF_HOST_2M == 1ULL << 3, "transport flag bits");
+
+const char *shim_transport_flag_to_string(unsigned bit)
+{
+        static const char *const names[] = {
+                [0] = "2m-pages",       /* MEMBALLOON_TF_2M_PAGES */
+                [1] = "doorbell",       /* MEMBALLOON_TF_DOORBELL */
+                [2] = "batched",        /* MEMBALLOON_TF_BATCHED */
+                [3] = "host-2m",        /* MEMBALLOON_TF_HOST_2M */
+        };
+
+        return bit < ELEMENTSOF(names) ? names[bit] : NULL;
 }
 
 /* ---- the ops table over the real device ------------------------------- */

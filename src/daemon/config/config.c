@@ -95,7 +95,10 @@ typedef struct ConfigKey {
 } ConfigKey;
 
 static const EnumValue balloon_source_values[] = {
+        { "host", BALLOON_SOURCE_HOST },
         { "virtio", BALLOON_SOURCE_VIRTIO },
+        { "cmm", BALLOON_SOURCE_CMM },
+        { "vmware", BALLOON_SOURCE_VMWARE },
         { "simulate", BALLOON_SOURCE_SIMULATE },
 };
 
@@ -150,8 +153,11 @@ static const EnumValue log_level_values[] = {
 
 static const ConfigKey config_keys[] = {
         /* balloon: the target and how we move towards it */
-        ENUM_KEY("balloon", "source", balloon.source, BALLOON_SOURCE_VIRTIO, balloon_source_values,
-                 "Where the target comes from: the virtio device (virtio) or balloon.simulate_target_mb (simulate)."),
+        /* host: the shim binds what the machine has, so one config fits
+         * virtio, pSeries and VMware guests alike. */
+        ENUM_KEY("balloon", "source", balloon.source, BALLOON_SOURCE_HOST, balloon_source_values,
+                 "Where the target comes from: the hypervisor through whichever transport the shim binds (host), "
+                 "one named transport (virtio, cmm, vmware), or balloon.simulate_target_mb (simulate)."),
         /* cmm.c: CMM_MIN_MEM_MB 256 */
         INT_KEY("balloon", "min_mem_mb", balloon.min_mem_mb, 256, 0, MEM_MB_MAX, "MiB",
                 "Memory the guest always keeps; the balloon never grows past MemTotal minus this."),

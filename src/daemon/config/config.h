@@ -14,9 +14,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/*
+ * Where the target comes from.  HOST: whichever hypervisor transport the
+ * shim binds (virtio, cmm or vmware).  VIRTIO, CMM, VMWARE: that one; with
+ * another bound the host's target is still followed (the shim binds what
+ * the machine has) and status says so.  SIMULATE: balloon.simulate_target_mb.
+ */
 typedef enum BalloonSource {
         BALLOON_SOURCE_VIRTIO,
         BALLOON_SOURCE_SIMULATE,
+        BALLOON_SOURCE_HOST,
+        BALLOON_SOURCE_CMM,
+        BALLOON_SOURCE_VMWARE,
 } BalloonSource;
 
 typedef enum HotplugOnline {
@@ -41,7 +50,7 @@ typedef struct Config {
         char *path;                     /* file this was loaded from (owned) */
 
         struct {
-                BalloonSource source;   /* "virtio" | "simulate" */
+                BalloonSource source;   /* "host" | "virtio" | "cmm" | "vmware" | "simulate" */
                 uint64_t min_mem_mb;    /* floor the guest never goes below */
                 uint64_t simulate_target_mb;
                 uint32_t poll_interval_s;       /* safety-net re-read of the target */

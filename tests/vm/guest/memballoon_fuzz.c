@@ -936,7 +936,8 @@ static const char *check_output(struct writer *w, unsigned op, const struct arg 
                 }
                 if (a->argsz >= offsetof(struct memballoon_state, reserved1) &&
                     (x.state_flags & ~(MEMBALLOON_STATE_F_BALLOON_IN_TOTALRAM |
-                                       MEMBALLOON_STATE_F_HOST_BROKEN)))
+                                       MEMBALLOON_STATE_F_HOST_BROKEN |
+                                       MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET)))
                         return "unknown state_flags";
                 if (x.oom_nr_pages > oom_max_pages)
                         return "oom_nr_pages above the maximum";
@@ -1059,8 +1060,17 @@ static bool vfs_type(unsigned type, unsigned nr)
                type == 0x15 /* FS_IOC_GETFSUUID */ || (type == 0 && (nr == 1 || nr == 2));
 }
 
+/* GET_STATE answers to any size field from version 1's up (the header). */
+static bool is_get_state(unsigned long cmd)
+{
+        return _IOC_TYPE(cmd) == MEMBALLOON_IOC_MAGIC && _IOC_NR(cmd) == _IOC_NR(MEMBALLOON_GET_STATE) &&
+               _IOC_DIR(cmd) == (_IOC_READ | _IOC_WRITE) && _IOC_SIZE(cmd) >= MEMBALLOON_STATE_SIZE_V1;
+}
+
 static bool is_known(unsigned long cmd)
 {
+        if (is_get_state(cmd))
+                return true;
         for (unsigned i = 0; i < N_CMDS; i++)
                 if (cmds[i].cmd == cmd)
                         return true;
@@ -1110,7 +1120,9 @@ static void call_unknown(struct writer *w)
                 break;
         }
         cmd = _IOC(dir, type, nr, size);
-        if (is_known(cmd))
+        if (is_get_state(cmd))
+                cmd = _IOC(_IOC_READ, type, nr, size);  /* another direction */
+        else if (is_known(cmd))
                 cmd ^= 1UL << _IOC_SIZESHIFT;   /* size +-1: another command */
         hash_in(w, cmd);
         make_arg(w, below(r, N_CMDS), false, 0, &a);

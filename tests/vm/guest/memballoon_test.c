@@ -47,6 +47,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -527,15 +528,39 @@ static int follow_until(int fd, uint64_t want, int timeout_ms, struct follow *f)
         }
 }
 
+/* The fake CMO hypervisor's controls (tests/vm/fakehost/fake_cmm.c). */
+#define FAKE_PARAMS "/sys/module/memballoon_fakehost/parameters/"
+#define SHIM_PARAMS "/sys/module/memballoon/parameters/"
+
+static void fake_set(const char *name, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+static void fake_set(const char *name, const char *fmt, ...)
+{
+        char path[256], val[64];
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        vsnprintf(val, sizeof(val), fmt, ap);
+        va_end(ap);
+        snprintf(path, sizeof(path), FAKE_PARAMS "%s", name);
+        r = write_file(path, val);
+        REQUIRE(r == 0, "write %s to %s: %s", val, path, errname(r));
+}
+
 /*
  * Make the target @pages: directly in simulate mode, by asking the host in
- * virtio mode.  Does not inflate.
+ * virtio mode, by setting the fake CMO hypervisor's wish with cmm (the
+ * shim reads it at its next poll).  Does not inflate.
  */
 static void request_target(int fd, uint64_t pages)
 {
         struct memballoon_state s = state_or_die(fd);
 
-        if (s.transport == MEMBALLOON_TRANSPORT_SIMULATE) {
+        if (s.transport == MEMBALLOON_TRANSPORT_CMM) {
+                fake_set("cmm_target_bytes", "%" PRIu64, pages * page_size);
+        } else if (s.transport == MEMBALLOON_TRANSPORT_SIMULATE) {
                 long r = sim_set_target(fd, pages);
 
                 REQUIRE(r == 0, "SIM_SET_TARGET %" PRIu64 ": %s", pages, errname(r));
@@ -1233,11 +1258,91 @@ TEST(get_state_v1_and_v2_callers)
         EXPECT(v2.transport == v1->transport && v2.oom_nr_pages == v1->oom_nr_pages,
                "v1 and v2 disagree");
         EXPECT(v2.reserved1 == 0, "reserved1 %u", v2.reserved1);
-        /* Simulate mode: loaned pages leave MemTotal; no host to break. */
-        EXPECT(v2.state_flags == 0, "state_flags %#x", v2.state_flags);
+        /*
+         * Simulate mode: loaned pages leave MemTotal; no host to break; no
+         * host's consent needed to take pages back.
+         */
+        EXPECT(v2.state_flags == MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET,
+               "state_flags %#x", v2.state_flags);
         EXPECT(v2.stats_requests == 0 && v2.stats_late == 0 && v2.oom_busy == 0,
                "counters %llu %llu %llu", (unsigned long long) v2.stats_requests,
                (unsigned long long) v2.stats_late, (unsigned long long) v2.oom_busy);
+}
+
+/*
+ * A version-2 caller (argsz 128) gets nothing past oom_busy; a version-3
+ * caller gets the transport's facts.  Simulate mode: the unit is the
+ * kernel's page, no flags, no resets, nothing refused.  Only a transport
+ * that looked for its hypervisor can have declined: on amd64 the vmware
+ * one (not VMware: ABSENT), on pSeries the cmm one, else none.
+ */
+TEST(get_state_v2_and_v3_callers)
+{
+        _cleanup_close_ int fd = mb_open(O_RDONLY);
+        struct memballoon_state v3;
+        uint8_t buf[sizeof(struct memballoon_state) + 64];
+        struct memballoon_state *v2 = (void *) buf;
+
+        ASSERT(fd >= 0, "open: %s", errname(fd));
+        memset(buf, 0, sizeof(buf));
+        memset(buf + MEMBALLOON_STATE_SIZE_V2, 0xa5, sizeof(buf) - MEMBALLOON_STATE_SIZE_V2);
+        v2->argsz = MEMBALLOON_STATE_SIZE_V2;
+        EXPECT_RET(xioctl(fd, MEMBALLOON_GET_STATE, buf), 0);
+        for (size_t i = MEMBALLOON_STATE_SIZE_V2; i < sizeof(buf); i++)
+                if (buf[i] != 0xa5) {
+                        EXPECT(false, "byte %zu past a v2 argsz written (%#x)", i, buf[i]);
+                        break;
+                }
+        EXPECT_RET(get_state(fd, &v3), 0);
+        EXPECT(v3.transport == v2->transport && v3.state_flags == v2->state_flags,
+               "v2 and v3 disagree");
+        EXPECT(v3.host_page_size == (uint32_t) sysconf(_SC_PAGESIZE), "host_page_size %u",
+               v3.host_page_size);
+        EXPECT(v3.transport_flags == 0 && v3.host_resets == 0 && v3.refused_pages == 0,
+               "flags %#llx resets %llu refused %llu", (unsigned long long) v3.transport_flags,
+               (unsigned long long) v3.host_resets, (unsigned long long) v3.refused_pages);
+        EXPECT(v3.declined_transport == 0 ||
+               v3.declined_transport == MEMBALLOON_TRANSPORT_CMM ||
+               v3.declined_transport == MEMBALLOON_TRANSPORT_VMWARE,
+               "declined_transport %u", v3.declined_transport);
+        EXPECT((v3.declined_transport == 0) == (v3.declined_reason == 0),
+               "declined_transport %u, reason %u", v3.declined_transport, v3.declined_reason);
+}
+
+/*
+ * GET_STATE's number: the header's (version-1 size), the one builds before
+ * STATE_V3 used (version-2 size), and the whole current struct's all reach
+ * it; argsz decides what is filled.  A size field below version 1's, or
+ * another direction, is an unknown command.
+ */
+TEST(get_state_numbers)
+{
+        _cleanup_close_ int fd = mb_open(O_RDONLY);
+        const unsigned long rw = _IOC_READ | _IOC_WRITE;
+        const unsigned long nums[] = {
+                MEMBALLOON_GET_STATE,
+                _IOC(rw, MEMBALLOON_IOC_MAGIC, 0x01, MEMBALLOON_STATE_SIZE_V2),
+                _IOC(rw, MEMBALLOON_IOC_MAGIC, 0x01, sizeof(struct memballoon_state)),
+        };
+        struct memballoon_state st;
+
+        ASSERT(fd >= 0, "open: %s", errname(fd));
+        EXPECT(_IOC_SIZE(MEMBALLOON_GET_STATE) == MEMBALLOON_STATE_SIZE_V1,
+               "the header's GET_STATE encodes size %u", (unsigned) _IOC_SIZE(MEMBALLOON_GET_STATE));
+        for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+                memset(&st, 0, sizeof(st));
+                st.argsz = sizeof(st);
+                EXPECT_RET(xioctl(fd, nums[i], &st), 0);
+                EXPECT(st.host_page_size != 0, "number %#lx: v3 fields not filled", nums[i]);
+        }
+        memset(&st, 0, sizeof(st));
+        st.argsz = sizeof(st);
+        EXPECT_RET(xioctl(fd, _IOC(rw, MEMBALLOON_IOC_MAGIC, 0x01, MEMBALLOON_STATE_SIZE_V1 - 8), &st),
+                   -ENOTTY);
+        EXPECT_RET(xioctl(fd, _IOC(_IOC_READ, MEMBALLOON_IOC_MAGIC, 0x01, MEMBALLOON_STATE_SIZE_V1), &st),
+                   -ENOTTY);
+        EXPECT_RET(xioctl(fd, _IOC(rw, MEMBALLOON_IOC_MAGIC + 1, 0x01, MEMBALLOON_STATE_SIZE_V1), &st),
+                   -ENOTTY);
 }
 
 TEST(get_api_v2_features)
@@ -1245,7 +1350,7 @@ TEST(get_api_v2_features)
         _cleanup_close_ int fd = mb_open(O_RDONLY);
         struct memballoon_api a;
         const uint64_t want = MEMBALLOON_FEAT_STATE_V2 | MEMBALLOON_FEAT_STATS_16 |
-                              MEMBALLOON_FEAT_STATS_HOLD;
+                              MEMBALLOON_FEAT_STATS_HOLD | MEMBALLOON_FEAT_STATE_V3;
 
         ASSERT(fd >= 0, "open: %s", errname(fd));
         EXPECT_RET(get_api(fd, &a), 0);
@@ -1660,6 +1765,7 @@ static void fragment(int fd, uint64_t pages, uint64_t user_bytes)
 }
 
 static int do_migration(int fd);
+static void cmm_compare(int fd, const char *what);
 
 static int cmd_migration(void)
 {
@@ -1730,6 +1836,8 @@ static int do_migration(int fd)
               (unsigned long long) s.actual_pages, (unsigned long long) pages);
         if (s.transport == MEMBALLOON_TRANSPORT_VIRTIO)
                 host_wait("migrated", "%llu", (unsigned long long) (s.actual_pages * page_size));
+        if (s.transport == MEMBALLOON_TRANSPORT_CMM)
+                cmm_compare(fd, "after compaction");
         /* Migrated pages must still deflate cleanly. */
         CHECK(set_target(fd, 0, NULL) == 0, "deflate after migration");
         CHECK(meminfo_kb("MemTotal") == m0, "MemTotal %llu kB, expected %llu",
@@ -1827,6 +1935,8 @@ static int do_oom(int fd)
               (unsigned long long) ev_oom_sum, (unsigned long long) freed);
         if (virtio)
                 host_wait("after-oom", "%llu", (unsigned long long) (s.actual_pages * page_size));
+        if (s.transport == MEMBALLOON_TRANSPORT_CMM)
+                cmm_compare(fd, "after the OOM notifier");
         CHECK(set_target(fd, 0, NULL) == 0, "deflate the rest");
         close(fd);
         return n_errors ? 1 : 0;
@@ -2541,6 +2651,450 @@ static int cmd_vanish(const char *mode)
         return n_errors ? 1 : 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* pSeries CMO (the cmm transport), real and fake hypervisor                 */
+
+#define KPF_OFFLINE_BIT 23      /* include/uapi/linux/kernel-page-flags.h */
+#define FAKE_DEBUGFS "/sys/kernel/debug/memballoon_fakehost/"
+#define HOOKS_KO "/lib/modules/memballoon-hooks.ko"
+#define FAKE_KO "/lib/modules/memballoon_fakehost.ko"
+
+static uint8_t *offline_base;   /* PageOffline pages before the balloon */
+static uint64_t offline_base_n;
+
+/* PFNs whose /proc/kpageflags say PageOffline (balloon pages): a byte map. */
+static uint8_t *offline_pfns(uint64_t *ret_n, uint64_t *ret_count)
+{
+        int fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+        uint64_t buf[4096], n = 0, count = 0, cap = 1 << 16;
+        uint8_t *map = calloc(cap, 1);
+        ssize_t r;
+
+        REQUIRE(fd >= 0, "open /proc/kpageflags: %m");
+        REQUIRE(map, "calloc");
+        while ((r = read(fd, buf, sizeof(buf))) > 0) {
+                for (ssize_t i = 0; i < r / 8; i++, n++) {
+                        if (n >= cap) {
+                                map = realloc(map, cap * 2);
+                                REQUIRE(map, "realloc");
+                                memset(map + cap, 0, cap);
+                                cap *= 2;
+                        }
+                        map[n] = (buf[i] >> KPF_OFFLINE_BIT) & 1;
+                        count += map[n];
+                }
+        }
+        REQUIRE(r == 0, "read /proc/kpageflags: %m");
+        close(fd);
+        *ret_n = n;
+        *ret_count = count;
+        return map;
+}
+
+/* One counter from the fake host's cmm_stats line; -1 if absent. */
+static int64_t fake_stat(const char *key)
+{
+        char line[1024], *p;
+        size_t klen = strlen(key);
+        FILE *f = fopen(FAKE_DEBUGFS "cmm_stats", "re");
+        int64_t v = -1;
+
+        REQUIRE(f, "open " FAKE_DEBUGFS "cmm_stats: %m");
+        REQUIRE(fgets(line, sizeof(line), f), "read cmm_stats");
+        fclose(f);
+        for (p = line; (p = strstr(p, key)); p += klen)
+                if ((p == line || p[-1] == ' ') && p[klen] == '=') {
+                        v = strtoll(p + klen + 1, NULL, 10);
+                        break;
+                }
+        return v;
+}
+
+static uint64_t shim_param(const char *name)
+{
+        char path[256], buf[64] = "";
+        int fd;
+
+        snprintf(path, sizeof(path), SHIM_PARAMS "%s", name);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        REQUIRE(fd >= 0, "open %s: %m", path);
+        REQUIRE(read(fd, buf, sizeof(buf) - 1) > 0, "read %s: %m", path);
+        close(fd);
+        return strtoull(buf, NULL, 10);
+}
+
+/*
+ * The fake host's lent set must be exactly the shim's balloon: every
+ * balloon page (PageOffline in /proc/kpageflags, less those offline
+ * before the balloon existed) lent whole (PAGE_SIZE / CMO page size CMO
+ * pages), nothing else lent, no protocol anomaly, and the count equal to
+ * GET_STATE's actual_pages.
+ */
+static void cmm_compare(int fd, const char *what)
+{
+        struct memballoon_state s = state_or_die(fd);
+        uint64_t npfn, noff, units, unit, pages, partial, pfn, n, host = 0;
+        uint64_t missing = 0, extra = 0, bad_units = 0, balloon = 0;
+        uint8_t *map = offline_pfns(&npfn, &noff);
+        FILE *f = fopen(FAKE_DEBUGFS "cmm_loaned", "re");
+        int64_t anomalies = fake_stat("anomalies");
+
+        REQUIRE(f, "open " FAKE_DEBUGFS "cmm_loaned: %m");
+        REQUIRE(fscanf(f, "units %" SCNu64 " unit %" SCNu64 " pages %" SCNu64
+                       " partial %" SCNu64, &units, &unit, &pages, &partial) == 4,
+                "cmm_loaned header");
+        for (pfn = 0; pfn < npfn; pfn++)
+                if (offline_base && pfn < offline_base_n && offline_base[pfn])
+                        map[pfn] = 0;
+                else
+                        balloon += map[pfn];
+        while (fscanf(f, "%" SCNu64 " %" SCNu64, &pfn, &n) == 2) {
+                host++;
+                if (n != page_size / unit)
+                        bad_units++;
+                if (pfn < npfn && map[pfn])
+                        map[pfn] = 2;
+                else
+                        extra++;
+        }
+        fclose(f);
+        for (pfn = 0; pfn < npfn; pfn++)
+                missing += map[pfn] == 1;
+        free(map);
+        out("# views %s: shim actual %llu, balloon pages %llu; host lent %llu pages "
+            "(%llu CMO pages of %llu), partial %llu, missing %llu, extra %llu, anomalies %lld",
+            what, (unsigned long long) s.actual_pages, (unsigned long long) balloon,
+            (unsigned long long) host, (unsigned long long) units,
+            (unsigned long long) unit, (unsigned long long) partial,
+            (unsigned long long) missing, (unsigned long long) extra, (long long) anomalies);
+        CHECK(balloon == s.actual_pages, "%s: %llu PageOffline pages, actual %llu", what,
+              (unsigned long long) balloon, (unsigned long long) s.actual_pages);
+        CHECK(host == s.actual_pages && !missing && !extra,
+              "%s: host lent %llu pages, shim holds %llu (%llu not lent, %llu lent but not "
+              "in the balloon)", what, (unsigned long long) host,
+              (unsigned long long) s.actual_pages, (unsigned long long) missing,
+              (unsigned long long) extra);
+        CHECK(!partial && !bad_units && units * unit == s.actual_pages * page_size,
+              "%s: %llu pages lent in part, %llu CMO pages lent for %llu pages", what,
+              (unsigned long long) (partial + bad_units), (unsigned long long) units,
+              (unsigned long long) s.actual_pages);
+        CHECK(anomalies == 0, "%s: %lld protocol anomalies at the fake host", what,
+              (long long) anomalies);
+}
+
+/* Wait until GET_STATE's target is @pages (the shim polls the host). */
+static bool wait_target(int fd, uint64_t pages, int ms)
+{
+        uint64_t end = now_ns() + ms * 1000000ULL;
+        struct memballoon_state s;
+
+        for (;;) {
+                drain_events(fd, NULL);
+                s = state_or_die(fd);
+                if (s.target_pages == pages)
+                        return true;
+                if (now_ns() > end) {
+                        ERROR("target %llu pages, expected %llu",
+                              (unsigned long long) s.target_pages,
+                              (unsigned long long) pages);
+                        return false;
+                }
+                usleep(20000);
+        }
+}
+
+static void expect_declined(int fd, const char *what, uint32_t transport, uint32_t reason,
+                            int32_t error)
+{
+        struct memballoon_state s = state_or_die(fd);
+
+        out("# %s: transport %u, declined transport %u reason %u error %d", what,
+            s.transport, s.declined_transport, s.declined_reason, s.declined_error);
+        CHECK(s.declined_transport == MEMBALLOON_TRANSPORT_CMM &&
+              s.declined_reason == reason && s.declined_error == error,
+              "%s: declined %u/%u/%d, expected %u/%u/%d", what, s.declined_transport,
+              s.declined_reason, s.declined_error, MEMBALLOON_TRANSPORT_CMM, reason, error);
+        CHECK(s.transport == transport, "%s: transport %u, expected %u", what, s.transport,
+              transport);
+}
+
+/* The fake host's views are in debugfs. */
+static void mount_debugfs(void)
+{
+        int r = mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+
+        REQUIRE(r == 0 || errno == EBUSY, "mount debugfs: %m");
+}
+
+static void sh(const char *cmd)
+{
+        int r = system(cmd);
+
+        REQUIRE(r == 0, "%s: status %#x", cmd, r);
+}
+
+/* Probe the fake again after changing its controls. */
+static void fake_reprobe(void)
+{
+        fake_set("cmm_reprobe", "1");
+}
+
+/*
+ * QEMU's pseries has no CMO: the cmm transport declines at load (NO_CMO),
+ * virtio keeps the balloon.  Then through the fake host every other
+ * decline: H_GET_MPP failing (REFUSED, its code), another transport bound
+ * (BUSY), an unusable CMO page size (BAD_ANSWER); virtio works throughout.
+ */
+static int cmd_cmm_refused(void)
+{
+        uint64_t m0;
+        int fd;
+
+        mount_debugfs();
+        /* The packaged build first, then the one with the test hooks. */
+        sh("insmod /lib/modules/memballoon.ko");
+        fd = open_writer();
+        REQUIRE(api.features & MEMBALLOON_FEAT_CMM, "no FEAT_CMM on pSeries (features %#llx)",
+                (unsigned long long) api.features);
+        REQUIRE(api.features & MEMBALLOON_FEAT_STATE_V3, "no FEAT_STATE_V3");
+        expect_declined(fd, "memballoon.ko loaded", MEMBALLOON_TRANSPORT_VIRTIO,
+                        MEMBALLOON_DECLINED_NO_CMO, 0);
+        CHECK(system("dmesg | grep -q 'cmm: hypervisor does not offer cooperative memory "
+                     "overcommit'") == 0, "no NO_CMO line in the kernel log");
+        close(fd);
+        sh("rmmod memballoon");
+        sh("insmod " HOOKS_KO);
+        fd = open_writer();
+        m0 = meminfo_kb("MemTotal");
+        expect_declined(fd, "hooks build loaded", MEMBALLOON_TRANSPORT_VIRTIO,
+                        MEMBALLOON_DECLINED_NO_CMO, 0);
+        /* The fallback works: a round trip with the virtio device. */
+        CHECK(set_target(fd, 256 * MIB / page_size, NULL) == 0, "virtio inflate");
+        host_wait("virtio", "%llu", 256 * MIB);
+        CHECK(set_target(fd, 0, NULL) == 0, "virtio deflate");
+        host_wait("virtio", "0");
+
+        sh("insmod " FAKE_KO " cmm_mpp_error=-1 cmm_target_bytes=67108864");
+        expect_declined(fd, "fake host, H_GET_MPP fails", MEMBALLOON_TRANSPORT_VIRTIO,
+                        MEMBALLOON_DECLINED_REFUSED, -1);
+        fake_set("cmm_mpp_error", "0");
+        fake_reprobe();
+        expect_declined(fd, "fake host answers, virtio bound", MEMBALLOON_TRANSPORT_VIRTIO,
+                        MEMBALLOON_DECLINED_BUSY, -EBUSY);
+        fake_set("cmm_page_size", "3000");
+        fake_reprobe();
+        expect_declined(fd, "fake host, CMO page size 3000", MEMBALLOON_TRANSPORT_VIRTIO,
+                        MEMBALLOON_DECLINED_BAD_ANSWER, -EINVAL);
+        fake_set("cmm_page_size", "4096");
+        fake_set("cmm_has_cmo", "0");
+        fake_reprobe();
+        expect_declined(fd, "fake host without CMO", MEMBALLOON_TRANSPORT_VIRTIO,
+                        MEMBALLOON_DECLINED_NO_CMO, 0);
+        CHECK(fake_stat("loans") == 0 && fake_stat("actives") == 0,
+              "the fake host saw H_PAGE_INIT while it never bound");
+        sh("rmmod memballoon_fakehost");
+        expect_declined(fd, "fake host gone, real one probed", MEMBALLOON_TRANSPORT_VIRTIO,
+                        MEMBALLOON_DECLINED_NO_CMO, 0);
+        /* virtio still works. */
+        CHECK(set_target(fd, 64 * MIB / page_size, NULL) == 0, "virtio inflate again");
+        host_wait("virtio", "%llu", 64 * MIB);
+        CHECK(set_target(fd, 0, NULL) == 0, "virtio deflate again");
+        host_wait("virtio", "0");
+        CHECK(meminfo_kb("MemTotal") == m0, "MemTotal %llu kB, expected %llu",
+              (unsigned long long) meminfo_kb("MemTotal"), (unsigned long long) m0);
+        close(fd);
+        sh("rmmod memballoon");
+        return n_errors ? 1 : 0;
+}
+
+/* Set the fake's wish to @bytes and wait for the shim's target @pages. */
+static void cmm_want(int fd, const char *bytes, uint64_t pages)
+{
+        fake_set("cmm_target_bytes", "%s", bytes);
+        wait_target(fd, pages, 10000);
+}
+
+static int cmd_cmm_fakehost(void)
+{
+        uint64_t m0, ram, pages, n;
+        struct memballoon_state s;
+        struct memballoon_batch b;
+        char buf[64];
+        int fd, r;
+
+        mount_debugfs();
+        offline_base = offline_pfns(&offline_base_n, &n);
+        out("# %llu pages PageOffline before the balloon", (unsigned long long) n);
+        /*
+         * The loan request is read every 100 ms instead of every second.
+         * The hooks build probes the real (CMO-less) hypervisor at load,
+         * the fake host binds it when it loads.
+         */
+        sh("insmod " HOOKS_KO " cmm_poll_ms=100");
+        sh("insmod " FAKE_KO);
+        fd = open_writer();
+        m0 = meminfo_kb("MemTotal");
+        s = state_or_die(fd);
+        REQUIRE(s.transport == MEMBALLOON_TRANSPORT_CMM, "transport %u, not cmm (declined "
+                "%u/%u/%d)", s.transport, s.declined_transport, s.declined_reason,
+                s.declined_error);
+        CHECK(s.host_page_size == 4096, "host_page_size %u", s.host_page_size);
+        CHECK(!(s.state_flags & MEMBALLOON_STATE_F_BALLOON_IN_TOTALRAM),
+              "loaned pages counted in MemTotal");
+        CHECK(s.state_flags & MEMBALLOON_STATE_F_DEFLATE_BELOW_TARGET,
+              "cmm must allow deflating below the target");
+        cmm_compare(fd, "bound");
+
+        out("# loan and reclaim");
+        CHECK(set_target(fd, 256 * MIB / page_size, NULL) == 0, "loan 256 MiB");
+        CHECK(m0 - meminfo_kb("MemTotal") == 256 * 1024, "MemTotal dropped by %llu kB",
+              (unsigned long long) (m0 - meminfo_kb("MemTotal")));
+        cmm_compare(fd, "lent 256 MiB");
+        CHECK(set_target(fd, 64 * MIB / page_size, NULL) == 0, "reclaim to 64 MiB");
+        cmm_compare(fd, "back to 64 MiB");
+
+        out("# a loan request that is not whole CMO pages: rounded up, counted once");
+        n = shim_param("cmm_bad_answers");
+        pages = (100 * MIB + 1000 + page_size - 1) / page_size;
+        snprintf(buf, sizeof(buf), "%llu", 100 * MIB + 1000);
+        cmm_want(fd, buf, pages);
+        CHECK(follow_until(fd, pages, FOLLOW_TIMEOUT_MS, NULL) == 0, "follow 100 MiB + 1000");
+        usleep(500000);         /* a few polls: the balloon settles */
+        s = state_or_die(fd);
+        CHECK(s.target_pages == pages && s.actual_pages == pages, "target %llu actual %llu",
+              (unsigned long long) s.target_pages, (unsigned long long) s.actual_pages);
+        CHECK(shim_param("cmm_bad_answers") == n + 1, "cmm_bad_answers %llu, expected %llu",
+              (unsigned long long) shim_param("cmm_bad_answers"), (unsigned long long) n + 1);
+        cmm_compare(fd, "100 MiB + 1000 bytes");
+
+        out("# refused loans: every 101st H_PAGE_SET_LOANED");
+        n = s.refused_pages;
+        fake_set("cmm_refuse_every", "101");
+        CHECK(set_target(fd, 160 * MIB / page_size, NULL) == 0, "loan with refusals");
+        fake_set("cmm_refuse_every", "0");
+        s = state_or_die(fd);
+        out("# refused_pages %llu, fake refused_loans %lld", (unsigned long long) s.refused_pages,
+            (long long) fake_stat("refused_loans"));
+        CHECK(s.refused_pages > n && fake_stat("refused_loans") > 0, "no page was refused");
+        cmm_compare(fd, "after refused loans");
+
+        out("# refused returns: every 53rd H_PAGE_SET_ACTIVE");
+        fake_set("cmm_refuse_active_every", "53");
+        CHECK(set_target(fd, 32 * MIB / page_size, NULL) == 0, "reclaim with refusals");
+        fake_set("cmm_refuse_active_every", "0");
+        CHECK(fake_stat("refused_actives") > 0, "no return was refused");
+        cmm_compare(fd, "after refused returns");
+
+        out("# a loan request above the guest's RAM: clamped, counted");
+        n = shim_param("cmm_target_clamps");
+        s = state_or_die(fd);
+        ram = s.total_ram_pages + s.actual_pages;
+        cmm_want(fd, "8589934592", ram);
+        CHECK(shim_param("cmm_target_clamps") == n + 1, "cmm_target_clamps %llu, expected %llu",
+              (unsigned long long) shim_param("cmm_target_clamps"), (unsigned long long) n + 1);
+        cmm_compare(fd, "clamped target, not followed");
+
+        out("# garbage: the host asks back more than it has");
+        n = shim_param("cmm_bad_answers");
+        cmm_want(fd, "-1073741824", 0);
+        CHECK(shim_param("cmm_bad_answers") == n + 1, "negative request not counted");
+        CHECK(follow_until(fd, 0, FOLLOW_TIMEOUT_MS, NULL) == 0, "deflate to 0");
+        cmm_compare(fd, "empty");
+
+        out("# H_GET_MPP fails while bound: the target stays");
+        cmm_want(fd, "33554432", 32 * MIB / page_size);
+        n = shim_param("cmm_mpp_failures");
+        fake_set("cmm_mpp_error", "-4");
+        fake_set("cmm_target_bytes", "%llu", 48 * MIB);
+        usleep(500000);
+        CHECK(shim_param("cmm_mpp_failures") > n, "no H_GET_MPP failure counted");
+        CHECK(state_or_die(fd).target_pages == 32 * MIB / page_size, "target moved");
+        fake_set("cmm_mpp_error", "0");
+        wait_target(fd, 48 * MIB / page_size, 10000);
+        CHECK(follow_until(fd, 48 * MIB / page_size, FOLLOW_TIMEOUT_MS, NULL) == 0, "follow");
+        cmm_compare(fd, "after H_GET_MPP errors");
+        CHECK(set_target(fd, 0, NULL) == 0, "deflate");
+
+        out("# compaction while lent");
+        r = do_migration(fd);   /* closes fd; compares after compaction */
+        fd = open_writer();
+        cmm_compare(fd, "after the migration scenario");
+
+        out("# OOM while lent");
+        r = do_oom(fd);         /* closes fd; compares after the notifier */
+        fd = open_writer();
+        cmm_compare(fd, "after the OOM scenario");
+
+        out("# the transport goes away with pages lent: all back, host told");
+        CHECK(set_target(fd, 128 * MIB / page_size, NULL) == 0, "loan 128 MiB");
+        cmm_compare(fd, "before the drop");
+        fake_set("cmm_reprobe", "0");
+        s = state_or_die(fd);
+        CHECK(s.transport == MEMBALLOON_TRANSPORT_SIMULATE && s.actual_pages == 0,
+              "after the drop: transport %u, actual %llu", s.transport,
+              (unsigned long long) s.actual_pages);
+        CHECK(fake_stat("units") == 0, "the host still has %lld CMO pages",
+              (long long) fake_stat("units"));
+        CHECK(meminfo_kb("MemTotal") == m0, "MemTotal %llu kB after the drop, expected %llu",
+              (unsigned long long) meminfo_kb("MemTotal"), (unsigned long long) m0);
+        fake_reprobe();
+        s = state_or_die(fd);
+        REQUIRE(s.transport == MEMBALLOON_TRANSPORT_CMM, "rebind: transport %u", s.transport);
+
+        out("# the host stops answering");
+        CHECK(set_target(fd, 128 * MIB / page_size, NULL) == 0, "loan 128 MiB");
+        cmm_compare(fd, "before the stall");
+        fake_set("cmm_stall", "1");
+        CHECK(wait_event(fd, MEMBALLOON_EVENT_HOST, 30000), "no HOST event within 30 s");
+        s = state_or_die(fd);
+        CHECK(s.state_flags & MEMBALLOON_STATE_F_HOST_BROKEN, "not HOST_BROKEN");
+        r = batch(fd, MEMBALLOON_INFLATE, 1, &b);
+        CHECK(r == 0 && b.stop_reason == MEMBALLOON_STOP_HOST && b.done_pages == 0,
+              "INFLATE on a silent host: %s, stop %u, done %llu", errname(r), b.stop_reason,
+              (unsigned long long) b.done_pages);
+        n = shim_param("cmm_overruled");
+        pages = s.actual_pages;
+        fake_set("cmm_reprobe", "0");
+        s = state_or_die(fd);
+        CHECK(s.transport == MEMBALLOON_TRANSPORT_SIMULATE && s.actual_pages == 0,
+              "after dropping a silent host: transport %u, actual %llu", s.transport,
+              (unsigned long long) s.actual_pages);
+        CHECK(shim_param("cmm_overruled") == n + pages, "cmm_overruled %llu, expected %llu",
+              (unsigned long long) shim_param("cmm_overruled"),
+              (unsigned long long) (n + pages));
+        CHECK(fake_stat("units") == (int64_t) (pages * page_size / 4096),
+              "the silent host holds %lld CMO pages, was told of %llu pages",
+              (long long) fake_stat("units"), (unsigned long long) pages);
+        CHECK(meminfo_kb("MemTotal") == m0, "MemTotal %llu kB after the drop, expected %llu",
+              (unsigned long long) meminfo_kb("MemTotal"), (unsigned long long) m0);
+        CHECK(fake_stat("anomalies") == 0, "protocol anomalies");
+
+        out("# unload");
+        close(fd);
+        sh("rmmod memballoon_fakehost");
+        sh("rmmod memballoon");
+        (void) r;
+        return n_errors ? 1 : 0;
+}
+
+/*
+ * For the daemon scenarios on the fake CMO host: compare its lent set
+ * with the balloon while memballoond holds the writer (read-only open).
+ */
+static int cmd_cmm_compare(const char *what)
+{
+        _cleanup_close_ int fd = mb_open(O_RDONLY);
+        long r;
+
+        REQUIRE(fd >= 0, "open %s: %s", DEV_PATH, errname(fd));
+        r = get_api(fd, &api);
+        REQUIRE(r == 0, "GET_API: %s", errname(r));
+        page_size = api.page_size;
+        mount_debugfs();
+        cmm_compare(fd, what);
+        return n_errors ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
         const char *cmd = argc > 1 ? argv[1] : "";
@@ -2571,6 +3125,12 @@ int main(int argc, char **argv)
                 return cmd_vanish(argc > 2 ? argv[2] : "removed");
         if (!strcmp(cmd, "offline"))
                 return cmd_offline(argc > 2 ? strtoull(argv[2], NULL, 10) : 256);
+        if (!strcmp(cmd, "cmm-refused"))
+                return cmd_cmm_refused();
+        if (!strcmp(cmd, "cmm-fakehost"))
+                return cmd_cmm_fakehost();
+        if (!strcmp(cmd, "cmm-compare"))
+                return cmd_cmm_compare(argc > 2 ? argv[2] : "now");
         if (!strcmp(cmd, "compare"))
                 return cmd_compare(argc > 2 ? strtoull(argv[2], NULL, 10) : 512);
         /* Harness self-tests (tests/vm/run --selftest). */

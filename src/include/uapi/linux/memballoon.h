@@ -414,7 +414,18 @@ struct memballoon_event {
 };
 
 #define MEMBALLOON_GET_API	 _IOWR(MEMBALLOON_IOC_MAGIC, 0x00, struct memballoon_api)
-#define MEMBALLOON_GET_STATE	 _IOWR(MEMBALLOON_IOC_MAGIC, 0x01, struct memballoon_state)
+/*
+ * GET_STATE's number encodes the version-1 size, as the rule above says.
+ * Shims of API version 1 before MEMBALLOON_FEAT_STATE_V3 defined it with
+ * the whole struct instead (size 128 with version 2), and knew only that
+ * number; this shim takes GET_STATE with any size field from
+ * MEMBALLOON_STATE_SIZE_V1 up (argsz decides), so callers built against
+ * any version of this header reach it.  A caller that must also reach the
+ * older shims sends _IOC(_IOC_READ | _IOC_WRITE, MEMBALLOON_IOC_MAGIC,
+ * 0x01, MEMBALLOON_STATE_SIZE_V2) to a shim without MEMBALLOON_FEAT_STATE_V3.
+ */
+#define MEMBALLOON_GET_STATE	 _IOC(_IOC_READ | _IOC_WRITE, MEMBALLOON_IOC_MAGIC, 0x01, \
+				      MEMBALLOON_STATE_SIZE_V1)
 #define MEMBALLOON_INFLATE	 _IOWR(MEMBALLOON_IOC_MAGIC, 0x02, struct memballoon_batch)
 #define MEMBALLOON_DEFLATE	 _IOWR(MEMBALLOON_IOC_MAGIC, 0x03, struct memballoon_batch)
 #define MEMBALLOON_SET_STATS	 _IOW(MEMBALLOON_IOC_MAGIC, 0x04, struct memballoon_stats)
