@@ -463,7 +463,8 @@ def sc_daemon_roundtrip_vmware(env):
         sh.start_daemon(daemon.conf())
         st = sh.wait_status(daemon.idle_at(0), 'daemon idle at start')
         m0 = sh.meminfo()['MemTotal']
-        log('#   daemon-roundtrip-vmware: status transport "%s"' % st['balloon']['transport'])
+        if st['balloon']['transport'] != 'vmware':
+            raise Fail('status transport "%s", expected vmware' % st['balloon']['transport'])
         t0 = time.monotonic()
         v.fake(target=131072)
         st = sh.wait_status(daemon.idle_at(512 * KIB), 'status idle at 512 MiB', timeout=90)
