@@ -14,9 +14,10 @@
  * kept list on deflate).
  *
  * What we do not use: 2 MB pages (the core balloons kernel pages; the
- * host's offer shows as MEMBALLOON_TF_HOST_2M), the VMCI doorbell (it needs vmw_vmci, and the
- * test host cannot ring it: polling it is), and the host's target in the
- * LOCK/UNLOCK answers (the next poll reads the same).
+ * host's offer shows as MEMBALLOON_TF_HOST_2M), the VMCI doorbell (it needs
+ * vmw_vmci, and the test host cannot ring it, so we poll and do not ask for
+ * it), and the host's target in the LOCK/UNLOCK answers (the next poll
+ * reads the same).
  *
  * The host may answer any command with RESET: it forgot every page.  Then
  * nothing more goes to it, the work forgets the balloon's pages without
