@@ -1037,6 +1037,10 @@ static int __init mb_init(void)
 	err = mb_cmm_register();
 	if (err)
 		goto out_virtio;
+	/* Under VMware, the backdoor balloon (x86-64; never fails). */
+	err = mb_vmw_register();
+	if (err)
+		goto out_cmm;
 	/*
 	 * Last: nobody can inflate before everything else is up, so a failed
 	 * registration above never leaves pages behind, nor a migratepage
@@ -1044,9 +1048,11 @@ static int __init mb_init(void)
 	 */
 	err = mb_chardev_register();
 	if (err)
-		goto out_cmm;
+		goto out_vmw;
 	return 0;
 
+out_vmw:
+	mb_vmw_unregister();
 out_cmm:
 	mb_cmm_unregister();
 out_virtio:
@@ -1067,6 +1073,7 @@ static void __exit mb_exit(void)
 	/* No file can be open: each one holds a module reference. */
 	mb_chardev_unregister();
 	/* Each returns its host's pages and tells it. */
+	mb_vmw_unregister();
 	mb_cmm_unregister();
 	mb_virtio_unregister();
 	unregister_memory_notifier(&mb_memory_nb);

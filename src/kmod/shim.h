@@ -340,7 +340,11 @@ static inline int mb_cmm_register(void) { return 0; }
 static inline void mb_cmm_unregister(void) { }
 #endif
 
-/* vmware.c: the VMware balloon protocol, on VMware's hypervisor */
+/*
+ * vmware.c: the VMware balloon protocol, on VMware's hypervisor (x86-64
+ * only).  Register never fails the module: a host that is absent or
+ * refuses is recorded as a decline.
+ */
 #ifdef CONFIG_X86_64
 int mb_vmw_register(void);
 void mb_vmw_unregister(void);

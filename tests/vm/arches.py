@@ -66,6 +66,9 @@ NO_UNPLUG_ARM = ('the balloon sits on -M virt\'s PCIe root bus, which has no '
 NO_HOTPLUG_PPC = ('pseries hotplug: QEMU takes the DIMM and the device_del, but no '
                   'event reaches this guest (memory never appears, the device is '
                   'never released; VOF, no rtas_errd/drmgr in the initramfs)')
+NO_VMWARE = 'x86-64 only (the VMware backdoor is an x86 I/O port)'
+VMWARE_SCENARIOS = ('vmware-fakehost', 'vmware-detect', 'daemon-roundtrip-vmware',
+                    'daemon-floor-vmware')
 NO_Q35 = ('q35 with a pcie-root-port whose slot power the guest cuts (native '
           'pciehp): an x86 machine model')
 # The userspace is cross-built for arm64 and ppc64el (tests/vm/cross.py).
@@ -91,7 +94,8 @@ ARCHS = {
         not_here={'memory-offline': NO_DIMM_ARM,
                   'hotplug-online': NO_DIMM_ARM, 'hotplug-none': NO_DIMM_ARM,
                   'device-unplug': NO_UNPLUG_ARM, 'fuzz': NO_UNPLUG_ARM,
-                  'surprise-removal': NO_Q35, 'host-silent': NO_Q35}),
+                  'surprise-removal': NO_Q35, 'host-silent': NO_Q35,
+                  **{n: NO_VMWARE for n in VMWARE_SCENARIOS}}),
     # x-vof=on: QEMU's Virtual Open Firmware instead of SLOF boots in
     # 2.5-4 s instead of 10-13 s.  The cap-* settings are what TCG can do
     # (the defaults ask for Spectre workarounds it lacks, and QEMU warns).
@@ -106,7 +110,8 @@ ARCHS = {
         not_here={'memory-offline': NO_HOTPLUG_PPC,
                   'hotplug-online': NO_HOTPLUG_PPC, 'hotplug-none': NO_HOTPLUG_PPC,
                   'device-unplug': NO_HOTPLUG_PPC, 'fuzz': NO_HOTPLUG_PPC,
-                  'surprise-removal': NO_Q35, 'host-silent': NO_Q35},
+                  'surprise-removal': NO_Q35, 'host-silent': NO_Q35,
+                  **{n: NO_VMWARE for n in VMWARE_SCENARIOS}},
         nvram=True),
 }
 

@@ -1555,6 +1555,7 @@ sys.modules.setdefault('harness', sys.modules[__name__])
 import daemon  # noqa: E402,F401  pylint: disable=wrong-import-position
 import pressure  # noqa: E402,F401  pylint: disable=wrong-import-position
 import fuzz  # noqa: E402,F401  pylint: disable=wrong-import-position
+import vmware  # noqa: E402,F401  pylint: disable=wrong-import-position
 import cmm  # noqa: E402,F401  pylint: disable=wrong-import-position
 
 if __name__ == '__main__':

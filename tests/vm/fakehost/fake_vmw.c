@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * memballoon_fakehost: a VMware balloon host, for tests only.
+ *
+ * It answers memballoon.ko's vmware transport through
+ * mb_vmw_use_fake_hv() (memballoon.ko built with MB_TEST_HOOKS) the way
+ * the backdoor protocol of src/kmod/vmware.h says a host does: START
+ * grants what it offers of what the guest asks, GET_TARGET returns the
+ * target, LOCK and UNLOCK (single or batched, with a status per page)
+ * maintain the set of locked PFNs.  A host reset forgets that set and
+ * closes the session: every command but START then answers RESET.
+ *
+ * Knobs, in /sys/module/memballoon_fakehost/parameters/ (or at insmod):
+ *   vmw_target        target in pages (no clamp: may be above RAM)
+ *   vmw_caps          capabilities offered at the next START
+ *   vmw_refuse_every  refuse every Nth page locked (PPN_PINNED), 0: none
+ *   vmw_keep_every    refuse every Nth page unlocked (PPN_PINNED)
+ *   vmw_reset_after   after N more pages locked, reset at the next LOCK
+ *                     (once; reads 0 again afterwards)
+ *   vmw_reset_now     write 1: reset now
+ *   vmw_start_status  non-zero: START answers this instead
+ *   vmw_garbage       non-zero: every command answers this status
+ *   vmw_silent        1: every command answers all ones, as a port that
+ *                     nobody decodes
+ *   vmw_state         read: the host's view and the guest's, one line of
+ *                     key=value, both taken under the balloon's lock
+ *
+ * Not done: the doorbell (offered if asked for in vmw_caps, never rung:
+ * it would need VMCI) and the 2 MB commands (answer CMD_INVALID).
+ */
+#define pr_fmt(fmt) "fake_vmw: " fmt
+
+#include <linux/bitmap.h>
+#include <linux/io.h>
+#include <linux/mm.h>
+#include <linux/mmzone.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/nodemask.h>
+#include <linux/spinlock.h>
+#include <linux/vmalloc.h>
+
+#include "vmware.h"
+
+static unsigned long fv_target;
+module_param_named(vmw_target, fv_target, ulong, 0644);
+MODULE_PARM_DESC(vmw_target, "VMware fake: target in pages");
+
+static unsigned long fv_caps = MB_VMW_CAP_BASIC | MB_VMW_CAP_BATCHED |
+			       MB_VMW_CAP_BATCHED_2M | MB_VMW_CAP_DOORBELL |
+			       MB_VMW_CAP_TARGET_64;
+module_param_named(vmw_caps, fv_caps, ulong, 0644);
+MODULE_PARM_DESC(vmw_caps, "VMware fake: capabilities offered at START");
+
+static unsigned int fv_refuse_every;
+module_param_named(vmw_refuse_every, fv_refuse_every, uint, 0644);
+MODULE_PARM_DESC(vmw_refuse_every, "VMware fake: refuse every Nth page locked");
+
+static unsigned int fv_keep_every;
+module_param_named(vmw_keep_every, fv_keep_every, uint, 0644);
+MODULE_PARM_DESC(vmw_keep_every, "VMware fake: refuse every Nth page unlocked");
+
+
+static unsigned int fv_start_status;
+module_param_named(vmw_start_status, fv_start_status, uint, 0644);
+MODULE_PARM_DESC(vmw_start_status, "VMware fake: START answers this status");
+
+static unsigned int fv_garbage;
+module_param_named(vmw_garbage, fv_garbage, uint, 0644);
+MODULE_PARM_DESC(vmw_garbage, "VMware fake: every command answers this status");
+
+static bool fv_silent;
+module_param_named(vmw_silent, fv_silent, bool, 0644);
+MODULE_PARM_DESC(vmw_silent, "VMware fake: every command answers all ones");
+
+/**
+ * struct fake_vmw - the host's state, under @lock
+ * @lock:	protects everything here
+ * @locked:	bitmap of locked PFNs, @max_pfn bits
+ * @max_pfn:	end of RAM
+ * @nr_locked:	bits set in @locked
+ * @sum:	sum of mb_vmw_pfn_hash() over them
+ * @session:	START succeeded and no reset since
+ * @granted:	capabilities granted at that START
+ * @guest_id:	GUEST_ID's argument
+ * @limit:	GET_TARGET's argument (guest RAM, in the guest's words)
+ * @resets:	resets so far
+ * @starts:	successful STARTs
+ * @closes:	STARTs with no capabilities (the guest left)
+ * @refused:	pages refused on LOCK
+ * @kept:	pages refused on UNLOCK
+ * @proto_errors: guest mistakes: locking a locked page, unlocking an
+ *		unlocked one, an invalid PFN, a status not cleared, a
+ *		command not granted
+ * @since_arm:	pages locked since vmw_reset_after was last seen at 0
+ * @nr_refuse:	pages considered for vmw_refuse_every
+ * @nr_keep:	pages considered for vmw_keep_every
+ * @cmds:	commands received, by number (the last slot: unknown)
+ */
+struct fake_vmw {
+	spinlock_t lock;	/* everything here */
+	unsigned long *locked;
+	unsigned long max_pfn;
+	u64 nr_locked;
+	u64 sum;
+	bool session;
+	unsigned long granted;
+	unsigned long guest_id;
+	unsigned long limit;
+	u64 resets;
+	u64 starts;
+	u64 closes;
+	u64 refused;
+	u64 kept;
+	u64 proto_errors;
+	u64 since_arm;
+	u64 nr_refuse;
+	u64 nr_keep;
+	u64 cmds[MB_VMW_CMD_NR + 1];
+};
+
+static struct fake_vmw fv;
+
+/* The host forgets every page and closes the session. */
+static void fv_reset_locked(void)
+{
+	lockdep_assert_held(&fv.lock);
+	bitmap_zero(fv.locked, fv.max_pfn);
+	fv.nr_locked = 0;
+	fv.sum = 0;
+	fv.session = false;
+	fv.resets++;
+}
+
+static int fv_set_reset_now(const char *val, const struct kernel_param *kp)
+{
+	bool now;
+	int err = kstrtobool(val, &now);
+
+	if (err)
+		return err;
+	if (now) {
+		spin_lock(&fv.lock);
+		fv_reset_locked();
+		spin_unlock(&fv.lock);
+		pr_info("reset by request\n");
+	}
+	return 0;
+}
+
+/* Counting starts when the knob is written. */
+static unsigned int fv_reset_after;
+
+static int fv_set_reset_after(const char *val, const struct kernel_param *kp)
+{
+	unsigned int n;
+	int err = kstrtouint(val, 0, &n);
+
+	if (err)
+		return err;
+	spin_lock(&fv.lock);
+	fv_reset_after = n;
+	fv.since_arm = 0;
+	spin_unlock(&fv.lock);
+	return 0;
+}
+
+static const struct kernel_param_ops fv_reset_after_ops = {
+	.set = fv_set_reset_after,
+	.get = param_get_uint,
+};
+
+module_param_cb(vmw_reset_after, &fv_reset_after_ops, &fv_reset_after, 0644);
+MODULE_PARM_DESC(vmw_reset_after, "VMware fake: reset at the first LOCK after N more pages locked");
+
+static const struct kernel_param_ops fv_reset_now_ops = {
+	.set = fv_set_reset_now,
+	.get = param_get_bool,
+};
+
+static bool fv_reset_now_dummy;
+module_param_cb(vmw_reset_now, &fv_reset_now_ops, &fv_reset_now_dummy, 0644);
+MODULE_PARM_DESC(vmw_reset_now, "VMware fake: write 1 to reset the host now");
+
+static unsigned long fv_lock_one(u64 pfn)
+{
+	if (pfn >= fv.max_pfn || !pfn_valid(pfn)) {
+		fv.proto_errors++;
+		return MB_VMW_ERR_PPN_INVALID;
+	}
+	if (test_bit(pfn, fv.locked)) {
+		fv.proto_errors++;
+		return MB_VMW_ERR_PPN_LOCKED;
+	}
+	if (fv_refuse_every && ++fv.nr_refuse % fv_refuse_every == 0) {
+		fv.refused++;
+		return MB_VMW_ERR_PPN_PINNED;
+	}
+	__set_bit(pfn, fv.locked);
+	fv.nr_locked++;
+	fv.sum += mb_vmw_pfn_hash(pfn);
+	fv.since_arm++;
+	return MB_VMW_OK;
+}
+
+static unsigned long fv_unlock_one(u64 pfn)
+{
+	if (pfn >= fv.max_pfn || !test_bit(pfn, fv.locked)) {
+		fv.proto_errors++;
+		return MB_VMW_ERR_PPN_UNLOCKED;
+	}
+	if (fv_keep_every && ++fv.nr_keep % fv_keep_every == 0) {
+		fv.kept++;
+		return MB_VMW_ERR_PPN_PINNED;
+	}
+	__clear_bit(pfn, fv.locked);
+	fv.nr_locked--;
+	fv.sum -= mb_vmw_pfn_hash(pfn);
+	return MB_VMW_OK;
+}
+
+/* BATCHED_LOCK / BATCHED_UNLOCK: @list_pfn holds @n entries. */
+static unsigned long fv_batch(bool lock, unsigned long list_pfn,
+			      unsigned long n)
+{
+	unsigned long i;
+	u64 *e;
+
+	if (list_pfn >= fv.max_pfn || !pfn_valid(list_pfn) ||
+	    n > MB_VMW_BATCH_MAX) {
+		fv.proto_errors++;
+		return MB_VMW_ERR_PPN_INVALID;
+	}
+	e = phys_to_virt(PFN_PHYS(list_pfn));
+	for (i = 0; i < n; i++) {
+		u64 pfn = e[i] >> MB_VMW_ENTRY_PFN_SHIFT;
+
+		if (e[i] & MB_VMW_ENTRY_STATUS_MASK)
+			fv.proto_errors++;
+		e[i] = (pfn << MB_VMW_ENTRY_PFN_SHIFT) |
+		       (lock ? fv_lock_one(pfn) : fv_unlock_one(pfn));
+	}
+	return MB_VMW_OK;
+}
+
+static unsigned long fv_target_answer(void)
+{
+	if (!(fv.granted & MB_VMW_CAP_TARGET_64))
+		return (u32)READ_ONCE(fv_target);
+	return READ_ONCE(fv_target);
+}
+
+static unsigned long fv_cmd(unsigned long cmd, unsigned long arg1,
+			    unsigned long arg2, unsigned long *result)
+{
+	unsigned long status = MB_VMW_OK;
+
+	*result = 0;
+	spin_lock(&fv.lock);
+	fv.cmds[min_t(unsigned long, cmd, MB_VMW_CMD_NR)]++;
+	if (READ_ONCE(fv_silent)) {
+		status = MB_VMW_NO_ANSWER;
+		goto out;
+	}
+	if (READ_ONCE(fv_garbage)) {
+		status = READ_ONCE(fv_garbage);
+		goto out;
+	}
+	if (cmd == MB_VMW_CMD_START) {
+		if (fv_start_status) {
+			status = fv_start_status;
+		} else if (!arg1) {
+			/* The guest closes its session and drops its pages. */
+			fv.closes++;
+			fv_reset_locked();
+			fv.resets--;	/* not a host reset */
+		} else {
+			if (fv.nr_locked)
+				fv_reset_locked();	/* a new session starts empty */
+			fv.granted = arg1 & READ_ONCE(fv_caps);
+			fv.session = true;
+			fv.starts++;
+			*result = fv.granted;
+			status = MB_VMW_OK_WITH_CAPS;
+		}
+		goto out;
+	}
+	if (!fv.session) {
+		status = MB_VMW_ERR_RESET;
+		goto out;
+	}
+	switch (cmd) {
+	case MB_VMW_CMD_GUEST_ID:
+		fv.guest_id = arg1;
+		break;
+	case MB_VMW_CMD_GET_TARGET:
+		fv.limit = arg1;
+		*result = fv_target_answer();
+		break;
+	case MB_VMW_CMD_LOCK:
+	case MB_VMW_CMD_BATCHED_LOCK:
+		if (fv_reset_after && fv.since_arm >= fv_reset_after) {
+			fv_reset_after = 0;
+			fv_reset_locked();
+			pr_info("reset after %llu pages locked\n", fv.since_arm);
+			status = MB_VMW_ERR_RESET;
+			goto out;
+		}
+		fallthrough;
+	case MB_VMW_CMD_UNLOCK:
+	case MB_VMW_CMD_BATCHED_UNLOCK: {
+		bool lock = cmd == MB_VMW_CMD_LOCK ||
+			    cmd == MB_VMW_CMD_BATCHED_LOCK;
+		bool batched = cmd == MB_VMW_CMD_BATCHED_LOCK ||
+			       cmd == MB_VMW_CMD_BATCHED_UNLOCK;
+
+		if (!(fv.granted & (batched ? MB_VMW_CAP_BATCHED :
+				    MB_VMW_CAP_BASIC))) {
+			fv.proto_errors++;
+			status = MB_VMW_ERR_CMD_INVALID;
+		} else if (batched) {
+			status = fv_batch(lock, arg1, arg2);
+		} else if (arg2 != 1) {
+			fv.proto_errors++;
+			status = MB_VMW_ERR_CMD_INVALID;
+		} else {
+			status = lock ? fv_lock_one(arg1) : fv_unlock_one(arg1);
+		}
+		if (status == MB_VMW_OK)
+			*result = fv_target_answer();
+		break;
+	}
+	default:
+		/* 2 MB pages, the doorbell and unknown commands. */
+		status = MB_VMW_ERR_CMD_INVALID;
+		break;
+	}
+out:
+	spin_unlock(&fv.lock);
+	return status;
+}
+
+static bool fv_detect(void)
+{
+	return true;
+}
+
+static const struct mb_vmw_hv_ops fv_ops = {
+	.detect	= fv_detect,
+	.cmd	= fv_cmd,
+};
+
+/* ---- vmw_state: both views --------------------------------------------- */
+
+struct fv_snap {
+	char *buf;
+	int len;
+};
+
+/* Called by mb_vmw_test_view() with the balloon's lock held. */
+static void fv_host_view(void *arg)
+{
+	struct fv_snap *s = arg;
+
+	spin_lock(&fv.lock);
+	s->len += scnprintf(s->buf + s->len, PAGE_SIZE - s->len,
+			    "host_session=%d host_caps=%#lx host_locked=%llu host_sum=%#llx host_resets=%llu host_starts=%llu host_closes=%llu guest_id=%lu limit=%lu host_refused=%llu host_kept=%llu proto_errors=%llu cmd_lock=%llu cmd_unlock=%llu cmd_batched_lock=%llu cmd_batched_unlock=%llu cmd_get_target=%llu",
+			    fv.session, fv.granted, fv.nr_locked, fv.sum,
+			    fv.resets, fv.starts, fv.closes, fv.guest_id,
+			    fv.limit, fv.refused, fv.kept, fv.proto_errors,
+			    fv.cmds[MB_VMW_CMD_LOCK], fv.cmds[MB_VMW_CMD_UNLOCK],
+			    fv.cmds[MB_VMW_CMD_BATCHED_LOCK],
+			    fv.cmds[MB_VMW_CMD_BATCHED_UNLOCK],
+			    fv.cmds[MB_VMW_CMD_GET_TARGET]);
+	spin_unlock(&fv.lock);
+}
+
+static int fv_get_state(char *buf, const struct kernel_param *kp)
+{
+	struct fv_snap s = { .buf = buf };
+	struct mb_vmw_test_view v;
+
+	mb_vmw_test_view(&v, fv_host_view, &s);
+	s.len += scnprintf(buf + s.len, PAGE_SIZE - s.len,
+			   " guest_bound=%d guest_broken=%d guest_reset=%d guest_caps=%#lx guest_pages=%llu guest_walked=%d guest_listed=%llu guest_sum=%#llx guest_told=%llu guest_told_sum=%#llx guest_host_resets=%llu guest_target=%llu guest_raw_target=%llu guest_clamped=%llu\n",
+			   v.bound, v.broken, v.reset, v.caps, v.nr_pages,
+			   v.walked, v.listed, v.pfn_sum, v.told_pages,
+			   v.told_sum, v.host_resets, v.target, v.raw_target,
+			   v.clamped);
+	return s.len;
+}
+
+static const struct kernel_param_ops fv_state_ops = {
+	.get = fv_get_state,
+};
+
+module_param_cb(vmw_state, &fv_state_ops, NULL, 0444);
+MODULE_PARM_DESC(vmw_state, "VMware fake: host and guest views (read)");
+
+/* ---- life --------------------------------------------------------------- */
+
+/* One bit per PFN up to the end of the last node's memory. */
+static unsigned long fv_end_pfn(void)
+{
+	unsigned long end = 0;
+	int nid;
+
+	for_each_online_node(nid)
+		end = max(end, node_end_pfn(nid));
+	return end;
+}
+
+static int __init fake_vmw_init(void)
+{
+	int err;
+
+	spin_lock_init(&fv.lock);
+	fv.max_pfn = fv_end_pfn();
+	fv.locked = vzalloc(BITS_TO_LONGS(fv.max_pfn) * sizeof(long));
+	if (!fv.locked)
+		return -ENOMEM;
+	err = mb_vmw_use_fake_hv(&fv_ops);
+	if (err) {
+		pr_info("memballoon.ko refused the fake host (%d): real VMware?\n",
+			err);
+		vfree(fv.locked);
+		fv.locked = NULL;
+		return err;
+	}
+	pr_info("answering for VMware, %lu PFNs\n", fv.max_pfn);
+	return 0;
+}
+
+static void __exit fake_vmw_exit(void)
+{
+	if (!fv.locked)
+		return;
+	/* memballoon.ko unlocks every page through us while we answer. */
+	mb_vmw_drop_fake_hv();
+	pr_info("exit: %llu pages still locked, %llu protocol errors, %llu resets, %llu closes\n",
+		fv.nr_locked, fv.proto_errors, fv.resets, fv.closes);
+	vfree(fv.locked);
+	fv.locked = NULL;
+}
+
+module_init(fake_vmw_init);
+module_exit(fake_vmw_exit);
+
+MODULE_DESCRIPTION("memballoon tests: a fake VMware balloon host");
+MODULE_LICENSE("GPL");

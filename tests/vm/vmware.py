@@ -1,0 +1,519 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""VM scenarios for the VMware transport (imported by harness.py; amd64 only).
+
+vmware-fakehost: memballoon.ko built with MB_TEST_HOOKS and
+tests/vm/fakehost/memballoon_fakehost.ko playing the VMware host
+(fake_vmw.c).  The guest runs guest/daemon-test, so each step is a shell
+script sent from here; vmw_helper (guest/vmw_helper.c) moves the balloon
+to the host's target the way the daemon would, and the fake's vmw_state
+parameter shows the host's locked set next to the guest's balloon, both
+read under the balloon's lock.  After every step they must agree: same
+page count, same PFN checksum, no protocol error.
+
+vmware-detect: QEMU made to look like VMware (vmport, no CPUID hypervisor
+bit, a VMware SMBIOS serial): Linux detects VMware, our transport sends
+START through the real backdoor, QEMU has no balloon there (port 0x5670),
+so it declines and the virtio device serves; the stock vmw_balloon is not
+loaded, and the test host is refused on a real VMware.
+
+daemon-roundtrip-vmware, daemon-floor-vmware: the daemon against the fake
+host, which sets the target instead of QMP.
+"""
+
+import os
+import re
+import time
+
+import harness
+import daemon
+from harness import BAL, MIB, Fail, log, run_cmd, scenario
+
+HELPER_SRC = os.path.join(harness.GUEST_SRC, 'vmw_helper.c')
+FAKE = '/sys/module/memballoon_fakehost/parameters'
+SHIM = '/sys/module/memballoon/parameters'
+HOOKS_KO = '/lib/modules/memballoon-hooks.ko'
+FAKE_KO = '/lib/modules/memballoon_fakehost.ko'
+# GET_STATE values (src/include/uapi/linux/memballoon.h)
+T_SIMULATE, T_VIRTIO, T_VMWARE = 1, 2, 4
+D_ABSENT, D_REFUSED, D_BUSY, D_BAD_ANSWER = 1, 3, 4, 5
+F_IN_TOTALRAM, F_HOST_BROKEN, F_DEFLATE_BELOW = 1 << 0, 1 << 1, 1 << 2
+TF_BATCHED, TF_HOST_2M, TF_2M = 1 << 2, 1 << 3, 1 << 0
+EV_HOST, EV_RESET = 5, 6
+STOP_HOST = 6
+# vmware.h capabilities
+CAP_BASIC, CAP_BATCHED, CAP_2M, CAP_TARGET64 = 1 << 1, 1 << 2, 1 << 3, 1 << 5
+POLL_MS = 100           # memballoon's vmw_poll_ms in these guests
+
+NAMES = []
+
+
+def vmw_scenario(name, doc, **kw):
+    NAMES.append(name)
+    return scenario(name, doc, fakehost=True, **kw)
+
+
+def _prepare_hook(env):
+    """Build vmw_helper and put it, and the command server, in the guest."""
+    if not any(n in NAMES for n in env.selected):
+        return
+    out = os.path.join(harness.BUILD, 'vmw_helper')
+    r = run_cmd([env.arch.cc, '-std=gnu11', '-O2', '-static', '-Wall', '-Wextra', '-Werror',
+                 '-I', harness.UAPI_DIR, '-o', out, HELPER_SRC])
+    if r.returncode != 0:
+        env.vmw_err = 'vmw_helper failed to build: %s' % r.stdout.strip()[:200]
+        log('# ' + env.vmw_err)
+        return
+    env.vmw_err = None
+    for b in (out, daemon.GUEST_SCRIPT):
+        if b not in harness.EXTRA_BINS:
+            harness.EXTRA_BINS.append(b)
+
+
+harness.PREPARE_HOOKS.append(_prepare_hook)
+
+
+def kv(text):
+    out = {}
+    for tok in text.split():
+        if '=' in tok:
+            k, v = tok.split('=', 1)
+            try:
+                out[k] = int(v, 0)
+            except ValueError:
+                out[k] = v
+    return out
+
+
+class Vmw:
+    """The guest's side of a VMware scenario: shell, shim state, fake host."""
+
+    def __init__(self, g):
+        self.g = g
+        self.sh = daemon.Shell(g)
+
+    def run(self, script, **kw):
+        return self.sh.out(script, **kw)
+
+    def state(self):
+        return kv(self.run('vmw_helper state'))
+
+    def views(self):
+        return kv(self.run('cat %s/vmw_state' % FAKE))
+
+    def fake(self, **params):
+        self.run('\n'.join('echo %s > %s/vmw_%s' % (v, FAKE, k) for k, v in params.items()))
+
+    def wait(self, pred, what, timeout=20, source=None):
+        source = source or self.state
+        end = time.monotonic() + timeout
+        while True:
+            st = source()
+            if pred(st):
+                return st
+            if time.monotonic() > end:
+                raise Fail('%s: not within %d s: %s' % (what, timeout, st))
+            time.sleep(0.1)
+
+    def follow(self, what, timeout=60):
+        rc, out = self.sh.run('vmw_helper follow %d' % (timeout * 1000), timeout=timeout + 30,
+                              check=False)
+        if rc != 0:
+            raise Fail('%s: the balloon did not reach the target: %s' % (
+                what, ' | '.join(out.strip().splitlines()[-3:])))
+        return out
+
+    def agree(self, what, pages=None):
+        """Host and guest views are the same set of pages."""
+        v = self.views()
+        bad = []
+        if v['host_session'] != 1 or v['guest_bound'] != 1:
+            bad.append('session %s, bound %s' % (v['host_session'], v['guest_bound']))
+        # 7.x keeps the balloon list's lock private: then the transport's
+        # own account of what it told the host stands in for the list.
+        listed, gsum = (v['guest_listed'], v['guest_sum']) if v['guest_walked'] else \
+            (v['guest_told'], v['guest_told_sum'])
+        if not v['host_locked'] == listed == v['guest_pages'] == v['guest_told']:
+            bad.append('host locks %d pages, the balloon lists %d and counts %d, the transport '
+                       'told %d' % (v['host_locked'], listed, v['guest_pages'], v['guest_told']))
+        if not v['host_sum'] == gsum == v['guest_told_sum']:
+            bad.append('PFN checksums differ: host %#x, guest %#x, told %#x' % (
+                v['host_sum'], gsum, v['guest_told_sum']))
+        if v['proto_errors']:
+            bad.append('%d protocol errors' % v['proto_errors'])
+        if v['guest_broken'] or v['guest_reset']:
+            bad.append('guest broken %d, reset %d' % (v['guest_broken'], v['guest_reset']))
+        if pages is not None and v['host_locked'] != pages:
+            bad.append('%d pages locked, expected %d' % (v['host_locked'], pages))
+        if bad:
+            raise Fail('%s: host and guest disagree: %s' % (what, '; '.join(bad)))
+        log('#   %s: host and guest agree on %d pages (sum %#x)' % (
+            what, v['host_locked'], v['host_sum']))
+        return v
+
+    def target(self, pages, what):
+        """Host target @pages; wait until the guest has it, then follow."""
+        self.fake(target=pages)
+        self.wait(lambda st: st['target'] == pages, '%s: guest sees target %d' % (what, pages))
+        out = self.follow(what)
+        return self.agree(what, pages), out
+
+    def events(self):
+        return [tuple(int(x) for x in l.split()[1:3])
+                for l in self.run('vmw_helper events').splitlines() if l.startswith('event ')]
+
+    def dmesg_count(self, pattern):
+        return int(self.run("dmesg | grep -c -- '%s' || true" % pattern).strip() or 0)
+
+    def memtotal(self):
+        return self.sh.meminfo()['MemTotal']
+
+
+def insmod_hooks(v, modargs='vmw_poll_ms=%d' % POLL_MS):
+    v.run('insmod %s %s' % (HOOKS_KO, modargs))
+
+
+def vmw_boot(env, body, **kw):
+    if getattr(env, 'vmw_err', 'not built') is not None:
+        raise Fail(getattr(env, 'vmw_err', None) or 'vmw_helper was not built')
+
+    def wrapped(g):
+        v = Vmw(g)
+        try:
+            body(g, v)
+        except Fail:
+            try:
+                g.deadline = min(g.deadline, time.monotonic() + 15)
+                v.sh.run('dmesg | tail -n 40; cat %s/vmw_state' % FAKE, timeout=10, check=False)
+            except Exception:   # noqa: BLE001 - best effort only
+                pass
+            raise
+    kw.setdefault('timeout', 300)
+    kw.setdefault('load', 'none')
+    return harness.boot(env, env.current, body=wrapped, run=daemon.RUN, **kw)
+
+
+# --------------------------------------------------------------------------
+# vmware-fakehost
+# --------------------------------------------------------------------------
+
+def _declines(v, fakeargs, reason, error, what):
+    """Load the fake host with @fakeargs: the transport must decline with
+    @reason and @error and leave simulate mode in place."""
+    v.run('insmod %s %s' % (FAKE_KO, fakeargs))
+    st = v.state()
+    got = (st['transport'], st['declined_transport'], st['declined_reason'], st['declined_error'])
+    if got != (T_SIMULATE, T_VMWARE, reason, error):
+        raise Fail('%s: transport %d, declined %d/%d/%d; expected simulate, vmware/%d/%d' % (
+            what, got[0], got[1], got[2], got[3], reason, error))
+    v.run('rmmod memballoon_fakehost')
+    log('#   %s: declined (reason %d, error %d), simulate stays' % (what, reason, error))
+
+
+def _broken(v, knob, value, pattern, what):
+    """Break the host with one knob: the next poll finds it, a HOST event,
+    INFLATE stops with STOP_HOST; unloading the fake frees the pages without
+    telling it."""
+    v.fake(**{knob: value})
+    st = v.wait(lambda st: st['state_flags'] & F_HOST_BROKEN, '%s: HOST_BROKEN' % what)
+    evs = v.events()
+    if (EV_HOST, 0) not in evs:
+        raise Fail('%s: no HOST event (%s)' % (what, evs))
+    r = kv(v.run('vmw_helper inflate 16'))
+    if r['stop'] != STOP_HOST:
+        raise Fail('%s: INFLATE after the break: %s' % (what, r))
+    if not v.dmesg_count(pattern):
+        raise Fail('%s: no "%s" in the log' % (what, pattern))
+    before = st['actual']
+    v.run('rmmod memballoon_fakehost')
+    st = v.state()
+    if (st['transport'], st['actual']) != (T_SIMULATE, 0):
+        raise Fail('%s: after unbinding: %s' % (what, st))
+    m = re.findall(r'exit: (\d+) pages still locked', v.run('dmesg'))
+    log('#   %s: broken, %d pages freed without telling the host (it still held %s)' % (
+        what, before, m[-1] if m else '?'))
+
+
+@vmw_scenario('vmware-fakehost',
+              'fake VMware host: declined BUSY next to virtio, batched and single-page locks, refusals, RESET mid-inflate, target '
+              'above RAM, garbage and silent hosts, declines, unload; host and guest views agree')
+def sc_vmware_fakehost(env):
+    def body(g, v):
+        insmod_hooks(v)
+        st = v.state()
+        if (st['transport'], st['declined_transport'], st['declined_reason']) != \
+                (T_VIRTIO, T_VMWARE, D_ABSENT):
+            raise Fail('plain QEMU: %s (expected virtio, vmware declined ABSENT)' % st)
+        # With the virtio device bound, the VMware host finds the balloon busy.
+        v.run('insmod %s' % FAKE_KO)
+        st, vw = v.state(), v.views()
+        if (st['transport'], st['declined_reason'], st['declined_error'], vw['host_closes']) != \
+                (T_VIRTIO, D_BUSY, -16, 1):
+            raise Fail('virtio bound, then the VMware host: %s %s (expected declined BUSY -16, '
+                       'the session closed again)' % (st, vw))
+        v.run('rmmod memballoon_fakehost')
+        log('#   virtio bound: the VMware host is declined BUSY, its session closed')
+        g.qmp.cmd('device_del', id='bal0')
+        g.qmp.wait_event('DEVICE_DELETED', timeout=30)
+        v.wait(lambda st: st['transport'] == T_SIMULATE, 'simulate after the device left')
+        mem0 = v.memtotal()
+        ram = st['total_ram']
+
+        # Declines at START: refused (a status, or nobody: -1), garbage.
+        _declines(v, 'vmw_start_status=8', D_REFUSED, 8, 'START answers BUSY')
+        _declines(v, 'vmw_silent=1', D_REFUSED, -1, 'START unanswered')
+        _declines(v, 'vmw_garbage=0x1234', D_BAD_ANSWER, 0x1234, 'START answers garbage')
+
+        v.run('insmod %s' % FAKE_KO)
+        st = v.state()
+        if st['transport'] != T_VMWARE or st['host_page_size'] != 4096 or \
+                st['transport_flags'] != TF_BATCHED | TF_HOST_2M:
+            raise Fail('bound: %s (expected vmware, 4096, BATCHED|HOST_2M)' % st)
+        vw = v.views()
+        if vw['host_caps'] != CAP_BASIC | CAP_BATCHED | CAP_2M | CAP_TARGET64 or \
+                vw['guest_id'] != 1 or vw['limit'] != ram:
+            raise Fail('session: %s (expected caps 0x2e: no doorbell asked, guest id 1, '
+                       'limit = RAM %d)' % (vw, ram))
+        v.agree('bound', 0)
+
+        # Batched: in and out.
+        vw, _ = v.target(16384, 'batched inflate 64 MiB')
+        if not vw['cmd_batched_lock'] or vw['cmd_lock']:
+            raise Fail('batched inflate used %d batched and %d single locks' % (
+                vw['cmd_batched_lock'], vw['cmd_lock']))
+        st = v.state()
+        if v.memtotal() != mem0 or not st['state_flags'] & F_IN_TOTALRAM or \
+                not st['state_flags'] & F_DEFLATE_BELOW:
+            raise Fail('accounting: MemTotal %d -> %d kB, flags %#x (expected unchanged, '
+                       'IN_TOTALRAM|DEFLATE_BELOW_TARGET)' % (mem0, v.memtotal(), st['state_flags']))
+        vw, _ = v.target(8192, 'batched deflate to 32 MiB')
+        if not vw['cmd_batched_unlock']:
+            raise Fail('no BATCHED_UNLOCK')
+
+        # Refusals: every 10th page locked, then every 10th unlocked.
+        v.fake(refuse_every=10)
+        vw, _ = v.target(16384, 'inflate, every 10th page refused')
+        st = v.state()
+        if not vw['host_refused'] or st['refused_pages'] != vw['host_refused']:
+            raise Fail('refused: host %d, shim counts %d' % (vw['host_refused'], st['refused_pages']))
+        v.fake(refuse_every=0, keep_every=10)
+        vw, _ = v.target(8192, 'deflate, every 10th page kept')
+        if not vw['host_kept']:
+            raise Fail('the host kept no page')
+        v.fake(keep_every=0)
+
+        # Single-page fallback: the host stops offering batching and resets.
+        v.fake(caps=CAP_BASIC | CAP_TARGET64, reset_now=1)
+        st = v.wait(lambda st: st['host_resets'] == 1 and st['transport_flags'] == 0,
+                    'renegotiated without batching')
+        vw = v.views()
+        if vw['guest_pages'] or vw['host_locked']:
+            raise Fail('after the reset: %d pages in the balloon, %d locked' % (
+                vw['guest_pages'], vw['host_locked']))
+        evs = v.events()
+        if not any(t == EV_RESET for t, _ in evs):
+            raise Fail('no RESET event: %s' % evs)
+        locks0 = vw['cmd_lock']
+        vw, _ = v.target(8192, 'single-page refill to 32 MiB')   # refill: same target
+        if vw['cmd_lock'] - locks0 < 8192 or vw['host_caps'] & CAP_BATCHED:
+            raise Fail('single-page mode: %d LOCKs' % (vw['cmd_lock'] - locks0))
+        vw, _ = v.target(4096, 'single-page deflate to 16 MiB')
+        if vw['cmd_unlock'] < 4096:
+            raise Fail('single-page mode: %d UNLOCKs' % vw['cmd_unlock'])
+        v.fake(caps=CAP_BASIC | CAP_BATCHED | CAP_2M | CAP_TARGET64 | (1 << 4), reset_now=1)
+        v.wait(lambda st: st['host_resets'] == 2 and st['transport_flags'] & TF_BATCHED,
+               'batched again')
+        v.events()
+        v.target(4096, 'batched refill to 16 MiB')
+
+        # RESET mid-inflate, after 3000 more pages.
+        v.fake(reset_after=3000)
+        vw, out = v.target(40960, 'RESET mid-inflate, refilled to 160 MiB')
+        st = v.state()
+        if st['host_resets'] != 3 or vw['host_resets'] != 3:
+            raise Fail('resets: guest %d, host %d (expected 3)' % (st['host_resets'], vw['host_resets']))
+        evs = [val for t, val in v.events() if t == EV_RESET]
+        if not evs or not 3000 <= evs[-1] <= 4096 + 3000 + 512:
+            raise Fail('RESET event values %s (expected the ~%d pages forgotten)' % (evs, 4096 + 3000))
+        log('#   reset mid-inflate: %d pages forgotten; %s' % (evs[-1], out.strip().splitlines()[0]))
+
+        # A target above guest RAM: clamped to it, logged once.
+        v.fake(target=100000000)
+        v.wait(lambda st: st['target'] == ram, 'clamped target')
+        time.sleep(10 * POLL_MS / 1000)
+        vw = v.views()
+        n = v.dmesg_count('above guest RAM')
+        if vw['guest_raw_target'] != 100000000 or vw['guest_clamped'] < 5 or n != 1:
+            raise Fail('clamp: raw %d, clamped %d times, logged %d times (expected once)' % (
+                vw['guest_raw_target'], vw['guest_clamped'], n))
+        v.target(40960, 'back below RAM')
+
+        # Unload with pages loaned: all unlocked, the session closed.
+        v.run('rmmod memballoon_fakehost')
+        st = v.state()
+        text = v.run('dmesg')
+        m = re.findall(r'exit: (\d+) pages still locked, (\d+) protocol errors, \d+ resets, (\d+) closes',
+                       text)
+        if not m or m[-1] != ('0', '0', '1') or (st['transport'], st['actual']) != (T_SIMULATE, 0):
+            raise Fail('unload with 160 MiB loaned: fake says %s, state %s' % (m[-1:] or '?', st))
+        if v.memtotal() != mem0:
+            raise Fail('MemTotal %d kB after unload, %d before' % (v.memtotal(), mem0))
+        log('#   unload with 160 MiB loaned: every page unlocked, session closed')
+
+        # Garbage, then silence, each on a fresh host.
+        v.run('insmod %s' % FAKE_KO)
+        v.target(4096, 'fresh host')
+        _broken(v, 'garbage', 0x1234, 'with status 0x1234', 'host answers garbage')
+        v.run('insmod %s' % FAKE_KO)
+        v.target(2048, 'fresh host')
+        _broken(v, 'silent', 1, 'with nothing', 'host stops answering')
+        if v.memtotal() != mem0:
+            raise Fail('MemTotal %d kB at the end, %d before' % (v.memtotal(), mem0))
+        v.run('rmmod memballoon')
+        v.sh.quit()
+    vmw_boot(env, body, devices=[BAL])
+
+
+# --------------------------------------------------------------------------
+# vmware-detect
+# --------------------------------------------------------------------------
+
+# Debian's kernel takes this QEMU for VMware (VM-TESTING.md): no CPUID
+# hypervisor bit, so it asks DMI (a "VMware-" serial) and the backdoor's
+# GETVERSION on port 0x5658, which QEMU's vmport answers.
+VMWARE_LOOK = ['-cpu', 'qemu64,-hypervisor',
+               '-smbios', 'type=1,manufacturer=VMware,product=VMware Virtual Platform,'
+               'serial=VMware-56 4d 00 00 00 00 00 00-00 00 00 00 00 00 00 00']
+
+
+@vmw_scenario('vmware-detect',
+              'QEMU that looks like VMware: START through the real backdoor fails, the transport '
+              'declines, virtio serves; vmw_balloon not loaded; the fake host refused')
+def sc_vmware_detect(env):
+    def body(g, v):
+        text = v.run('dmesg')
+        vmware = 'Hypervisor detected: VMware' in text
+        v.run('insmod /lib/modules/memballoon.ko')
+        st = v.state()
+        want = (T_VMWARE, D_REFUSED, -1) if vmware else (T_VMWARE, D_ABSENT, 0)
+        got = (st['declined_transport'], st['declined_reason'], st['declined_error'])
+        if got != want or st['transport'] != T_VIRTIO:
+            raise Fail('VMware detected: %s; state %s; expected transport virtio, declined %s' % (
+                vmware, st, want))
+        if not vmware:
+            raise Fail('the kernel did not detect VMware: %s' % [
+                l for l in text.splitlines() if 'ypervisor' in l][:2])
+        line = [l for l in v.run('dmesg').splitlines() if 'memballoon: vmware' in l]
+        log('#   vmware-detect: kernel says VMware; ours: %s' % (line[-1].split('] ')[-1] if line else '?'))
+        dmi = v.run('cat /sys/class/dmi/id/modalias').strip()
+        loaded = v.run('lsmod; ls /sys/module').split()
+        if 'vmw_balloon' in loaded:
+            raise Fail('vmw_balloon is loaded')
+        alias = run_cmd(['/sbin/modinfo', '-F', 'alias', harness.find_module(env.moddir, 'vmw_balloon')]
+                        ).stdout.split()
+        log('#   vmw_balloon not loaded; its alias %s matches this DMI (%s): udev would load it '
+            'on a real system unless blacklisted' % (alias, 'svnVMware' in dmi))
+        # The fallback: the virtio device serves.
+        g.set_balloon(64 * MIB)
+        v.wait(lambda st: st['target'] == 16384, 'virtio target 64 MiB')
+        v.follow('virtio fallback')
+        g.wait_actual(g.mem_bytes - 64 * MIB, timeout=30)
+        g.set_balloon(0)
+        v.wait(lambda st: st['target'] == 0, 'virtio target 0')
+        v.follow('virtio fallback back')
+        v.run('rmmod memballoon')
+        # The test hooks build: the fake host is refused on VMware.
+        insmod_hooks(v)
+        rc, out = v.sh.run('insmod %s' % FAKE_KO, check=False)
+        if rc == 0 or not v.dmesg_count('refused the fake host'):
+            raise Fail('the fake host was accepted on VMware (rc %d: %s)' % (rc, out.strip()))
+        st = v.state()
+        if st['transport'] != T_VIRTIO:
+            raise Fail('after the refused fake: %s' % st)
+        v.run('rmmod memballoon')
+        v.sh.quit()
+    vmw_boot(env, body, machine='pc,vmport=on', qemu_args=VMWARE_LOOK, devices=[BAL], timeout=180)
+
+
+# --------------------------------------------------------------------------
+# The daemon against the fake host
+# --------------------------------------------------------------------------
+
+KIB = 1024
+
+
+def vmw_daemon_scenario(name, doc):
+    NAMES.append(name)
+    daemon.NAMES.append(name)       # its prepare hook builds the userspace
+    return scenario(name, doc, fakehost=True)
+
+
+def host_agrees(v, pages, what):
+    v.wait(lambda vw: vw['host_locked'] == pages, '%s: host holds %d pages' % (what, pages),
+           timeout=60, source=v.views)
+    return v.agree(what, pages)
+
+
+@vmw_daemon_scenario('daemon-roundtrip-vmware',
+                     'memballoond follows the fake VMware host to 512 MiB and back, and refills '
+                     'after a host reset; host and guest agree')
+def sc_daemon_roundtrip_vmware(env):
+    def body(g, sh):
+        v = Vmw(g)
+        v.sh = sh
+        sh.start_daemon(daemon.conf())
+        st = sh.wait_status(daemon.idle_at(0), 'daemon idle at start')
+        m0 = sh.meminfo()['MemTotal']
+        if st['balloon']['transport'] != 'vmware':
+            raise Fail('status transport "%s", expected vmware' % st['balloon']['transport'])
+        t0 = time.monotonic()
+        v.fake(target=131072)
+        st = sh.wait_status(daemon.idle_at(512 * KIB), 'status idle at 512 MiB', timeout=90)
+        took = time.monotonic() - t0
+        b = st['balloon']
+        if (b['host_target_kib'], b['target_kib'], b['reason']) != (512 * KIB, 512 * KIB, ''):
+            raise Fail('status after inflate: %s' % daemon.brief(st))
+        host_agrees(v, 131072, 'daemon at 512 MiB')
+        if sh.meminfo()['MemTotal'] != m0:
+            raise Fail('MemTotal moved: the VMware balloon stays in MemTotal')
+        log('#   daemon-roundtrip-vmware: 512 MiB in %.1f s (host poll %d ms)' % (took, POLL_MS))
+        v.fake(target=0)
+        sh.wait_status(daemon.idle_at(0), 'status idle at 0', timeout=90)
+        host_agrees(v, 0, 'daemon back at 0')
+        # A host reset: the shim forgets the pages, the daemon refills.
+        v.fake(target=65536)
+        sh.wait_status(daemon.idle_at(256 * KIB), 'status idle at 256 MiB', timeout=90)
+        v.fake(reset_now=1)
+        v.wait(lambda st: st['host_resets'] == 1, 'the shim saw the reset')
+        sh.wait_status(daemon.idle_at(256 * KIB), 'refilled to 256 MiB after the reset', timeout=90)
+        host_agrees(v, 65536, 'daemon refilled after a host reset')
+        daemon.print_changes(sh.daemon_log())
+        sh.finish()
+    daemon.daemon_boot(env, body, load='fakehost', modargs='vmw_poll_ms=%d' % POLL_MS)
+
+
+@vmw_daemon_scenario('daemon-floor-vmware',
+                     'min_mem_mb=640, the fake VMware host asks 600 MiB: the balloon stops at the '
+                     'floor, says why, the host holds exactly that')
+def sc_daemon_floor_vmware(env):
+    floor = 640
+
+    def body(g, sh):
+        v = Vmw(g)
+        v.sh = sh
+        sh.start_daemon(daemon.conf(balloon=dict(min_mem_mb=floor)))
+        st = sh.wait_status(daemon.idle_at(0), 'daemon idle at start')
+        want = st['balloon']['total_kib'] - floor * KIB
+        if want <= 0 or want >= 600 * KIB:
+            raise Fail('guest RAM %d KiB does not exercise the floor' % st['balloon']['total_kib'])
+        v.fake(target=600 * 256)
+        st = sh.wait_status(daemon.idle_at(want), 'balloon at RAM - floor (%d KiB)' % want, timeout=90)
+        b = st['balloon']
+        if b['host_target_kib'] != 600 * KIB or 'floor' not in b['reason']:
+            raise Fail('status: %s' % daemon.brief(st))
+        host_agrees(v, want // 4, 'daemon at the floor')
+        if not re.search(r'would leave less than the floor', sh.daemon_log()):
+            raise Fail('no clamp warning in the log')
+        log('#   daemon-floor-vmware: host asked 600 MiB, guest gave %d MiB; reason "%s"' % (
+            want // KIB, b['reason']))
+        sh.finish()
+    daemon.daemon_boot(env, body, load='fakehost', modargs='vmw_poll_ms=%d' % POLL_MS)
