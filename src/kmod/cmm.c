@@ -68,12 +68,16 @@
 #define MB_CMM_BUSY_SLEEP_MAX_MS	(MEMBALLOON_HOST_TIMEOUT_MS / 10)
 
 /*
- * Most pages per step, i.e. per hold of mb->lock: 16 MiB, which is 4096
- * hcalls with 4 KiB CMO pages, the size of a virtio step in PFNs
- * (MB_PFNS_PER_KICK).  The first step of each call is smaller, 256 KiB
- * as virtio's MB_FIRST_STEP_PFNS, so the hypervisor sees progress early.
+ * Most pages per step, i.e. per hold of mb->lock: 1 MiB, which is 256
+ * hcalls with 4 KiB CMO pages.  Unlike a virtio step (one host round trip
+ * whatever its size) a CMO step costs one hcall per CMO page, and the OOM
+ * notifier waits at most MB_OOM_LOCK_WAIT_MS for the lock: with 16 MiB
+ * steps (4096 hcalls) a TCG guest under memory pressure held the lock
+ * longer than that and an OOM kill went ahead (pressure-oom-rescue-cmm,
+ * 1 run in 4).  The first step of each call is smaller still, 256 KiB as
+ * virtio's MB_FIRST_STEP_PFNS, so the hypervisor sees progress early.
  */
-#define MB_CMM_STEP_PAGES	(SZ_16M >> PAGE_SHIFT)
+#define MB_CMM_STEP_PAGES	(SZ_1M >> PAGE_SHIFT)
 #define MB_CMM_FIRST_STEP_PAGES	DIV_ROUND_UP(SZ_256K, PAGE_SIZE)
 
 static unsigned int mb_cmm_poll_ms = MB_CMM_POLL_MS_DEFAULT;
