@@ -322,6 +322,10 @@ def oom_rescue_check(name):
         if transport != res['host']:
             raise Fail('memballoonctl status says transport "%s", expected "%s"' % (
                 transport, res['host']))
+        transport = sh.shim_state()['transport']
+        if transport != res['host']:
+            raise Fail('the shim (daemon_helper state) says transport "%s", expected "%s"' % (
+                transport, res['host']))
         if res['signals'] != ['psi', 'memavailable'] or not res['relief_below_host']:
             raise Fail('status at start: signals %s, relief_below_host %s' % (
                 res['signals'], res['relief_below_host']))
