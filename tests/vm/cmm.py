@@ -16,6 +16,7 @@ import re
 import time
 
 import daemon
+import pressure
 from daemon import KIB, brief, conf, daemon_boot, idle_at, print_changes
 from harness import BAL, MIB, Fail, boot, expect_actual, log, scenario
 
@@ -146,3 +147,59 @@ def sc_daemon_floor_cmm(env):
                                  b['reason'], v[2:]))
         sh.finish()
     daemon_boot(env, body, timeout=300, **FAKE_BOOT)
+
+
+FAKE_STATS = '/sys/kernel/debug/memballoon_fakehost/cmm_stats'
+
+
+class FakeCmmHost(pressure.VirtioHost):
+    """pressure.oom_rescue_leg()'s host side on the fake CMO host: its loan
+    request plays QMP's balloon target, its lent bytes query-balloon's
+    view.  CMO lets the guest take pages back under pressure (the shim's
+    cmm transport says deflate_on_oom), as deflate-on-oom=on does."""
+    name = 'cmm'
+
+    def boot_kw(self, load):
+        if load != 'shim':
+            raise Fail('the fake CMO host runs the shim only (leg load %s)' % load)
+        return dict(FAKE_BOOT)
+
+    def set_target(self, g, sh, nbytes):
+        check_cmm_state(sh)
+        # The fake host's views are in debugfs (memballoon_test mounts it
+        # itself; this reads it from the shell).
+        sh.run('[ -e %s ] || mount -t debugfs debugfs /sys/kernel/debug' % FAKE_STATS)
+        fake_wants(sh, nbytes)
+
+    def loaned(self, g, sh):
+        m = re.search(r'\blent_bytes=(\d+)', sh.out('cat %s' % FAKE_STATS))
+        if not m:
+            raise Fail('no lent_bytes in %s' % FAKE_STATS)
+        return int(m.group(1))
+
+    def wait_loaned(self, g, sh, nbytes, timeout):
+        end = time.monotonic() + timeout
+        while True:
+            have = self.loaned(g, sh)
+            if have == nbytes:
+                return
+            if time.monotonic() > end:
+                raise Fail('the fake CMO host has %d bytes lent, expected %d' % (have, nbytes))
+            time.sleep(0.25)
+
+    def final_check(self, g, sh):
+        """The lent set equals the balloon; the daemon is stopped (SIGSTOP)
+        meanwhile, so that no step of its runs between the two reads."""
+        sh.run('kill -STOP $(cat /tmp/memballoond.pid)')
+        try:
+            return compare(sh, 'after the pressure rescue')[2:]
+        finally:
+            sh.run('kill -CONT $(cat /tmp/memballoond.pid)')
+
+
+@cmm_daemon_scenario('pressure-oom-rescue-cmm',
+                     'pressure-oom-rescue on the fake CMO host (its loan request as the host\'s '
+                     'target): no OOM kill, the balloon shrinks; lent set equals the balloon')
+def sc_pressure_oom_rescue_cmm(env):
+    pressure.oom_rescue_leg(env, 'memballoond', check=pressure.oom_rescue_check(env.current),
+                            host=FakeCmmHost())

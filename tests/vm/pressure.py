@@ -152,8 +152,37 @@ def dmesg_note(sh):
 # OOM rescue: shared with bench/pressure-compare
 # --------------------------------------------------------------------------
 
+class VirtioHost:
+    """The host side of oom_rescue_leg(): QEMU's virtio-balloon, its target
+    set over QMP ("balloon") and its view read back ("query-balloon").
+    tests/vm/cmm.py puts the fake CMO host here instead: the daemon's
+    policy does not know which transport it drives."""
+    name = 'virtio'
+
+    def boot_kw(self, load):
+        return dict(devices=[BAL_DOO], load=load)
+
+    def set_target(self, g, sh, nbytes):
+        g.set_balloon(nbytes)
+
+    def wait_loaned(self, g, sh, nbytes, timeout):
+        g.wait_actual(g.mem_bytes - nbytes, timeout=timeout)
+
+    def loaned(self, g, sh):
+        """Bytes the host sees ballooned."""
+        return loaned(g)
+
+    def final_check(self, g, sh):
+        """Compare the host's view with the balloon at the end (the daemon
+        still runs); return a line to log, or ''."""
+        return ''
+
+
+VIRTIO = VirtioHost()
+
+
 def oom_rescue_leg(env, leg, free_mib=200, work_mib=600, hold_ms=3000, logname=None, check=None,
-                   balloon_mib=None, rereach_s=0, min_available_mib=128):
+                   balloon_mib=None, rereach_s=0, min_available_mib=128, host=VIRTIO):
     """One boot: a 1 GiB guest with virtio-balloon deflate-on-oom=on, the
     balloon set by the host so that about @free_mib stay available, then
     daemon_helper workload @work_mib.  @leg: 'memballoond' (shim + daemon
@@ -167,8 +196,8 @@ def oom_rescue_leg(env, leg, free_mib=200, work_mib=600, hold_ms=3000, logname=N
     with @rereach_s, the seconds from the workload's exit until the host
     sees its target met again (None: not within @rereach_s).  Returns a
     dict of results; @check(res, sh) may raise Fail before the guest is
-    shut down."""
-    res = {'leg': leg}
+    shut down.  @host: the transport's host side (VirtioHost)."""
+    res = {'leg': leg, 'host': host.name}
     ours = leg.startswith('memballoond')
     load = 'shim' if ours else 'stock'
 
@@ -189,8 +218,8 @@ def oom_rescue_leg(env, leg, free_mib=200, work_mib=600, hold_ms=3000, logname=N
             if bal <= 64:
                 raise Fail('MemAvailable %d MiB at start: too little to leave %d MiB free' % (
                     avail, free_mib))
-            g.set_balloon(bal * MIB)
-            g.wait_actual(g.mem_bytes - bal * MIB, timeout=90)
+            host.set_target(g, sh, bal * MIB)
+            host.wait_loaned(g, sh, bal * MIB, timeout=90)
             if ours:
                 sh.wait_status(idle_at(bal * KIB), 'balloon at %d MiB' % bal)
         res['balloon_before_mib'] = bal
@@ -199,7 +228,7 @@ def oom_rescue_leg(env, leg, free_mib=200, work_mib=600, hold_ms=3000, logname=N
         t_exit = time.monotonic()
         res['wl'] = wl
         res['kills'], res['oom_lines'] = dmesg_note(sh)
-        res['balloon_after_mib'] = loaned(g) // MIB
+        res['balloon_after_mib'] = host.loaned(g, sh) // MIB
         res['need_mib'] = max(0, work_mib - (res['avail_before_mib'] - min_available_mib))
         # The smallest balloon: the shim's own record for ours; the stock
         # driver never grows back on its own, so its size after is its least.
@@ -209,7 +238,7 @@ def oom_rescue_leg(env, leg, free_mib=200, work_mib=600, hold_ms=3000, logname=N
             res['rereach_s'] = None
             while time.monotonic() - t_exit < rereach_s:
                 # Within the 4 MiB hysteresis of the target counts as met.
-                if loaned(g) // MIB >= bal - 4:
+                if host.loaned(g, sh) // MIB >= bal - 4:
                     res['rereach_s'] = time.monotonic() - t_exit
                     break
                 time.sleep(0.25)
@@ -232,6 +261,7 @@ def oom_rescue_leg(env, leg, free_mib=200, work_mib=600, hold_ms=3000, logname=N
             # (same parameters) fires when the daemon's does.
             if first and first[1] == 'psi' and ds >= 0 and wl['psi_first_ms'] >= 0:
                 res['ktrigger_to_deflate_ms'] = ds - wl['psi_first_ms']
+            res['host_view'] = host.final_check(g, sh)
         if check:
             check(res, sh)
         if ours:
@@ -239,7 +269,7 @@ def oom_rescue_leg(env, leg, free_mib=200, work_mib=600, hold_ms=3000, logname=N
         else:
             sh.quit()
     env.current = logname or env.current
-    daemon_boot(env, body, devices=[BAL_DOO], load=load, timeout=360)
+    daemon_boot(env, body, timeout=360, **host.boot_kw(load))
     return res
 
 
@@ -264,28 +294,38 @@ def describe_leg(res):
 # Scenarios
 # --------------------------------------------------------------------------
 
-@pressure_scenario('pressure-oom-rescue',
-                   'deflate-on-oom, ~200 MiB free, 600 MiB workload: no OOM kill, the balloon shrinks')
-def sc_oom_rescue(env):
+def oom_rescue_check(name):
+    """The verdicts of pressure-oom-rescue (and of pressure-oom-rescue-cmm,
+    tests/vm/cmm.py): a check for oom_rescue_leg()."""
     def check(res, sh):
         wl, st = res['wl'], res['status']
         p = st['pressure']
-        log('#   pressure-oom-rescue: MemAvailable %d MiB before; %s' % (
-            res['avail_before_mib'], describe_leg(res)))
-        log('#   pressure-oom-rescue: pressure count %d (first %s, last %s), relief freed %d MiB; '
+        log('#   %s: MemAvailable %d MiB before; %s' % (
+            name, res['avail_before_mib'], describe_leg(res)))
+        log('#   %s: pressure count %d (first %s, last %s), relief freed %d MiB; '
             'shim OOM notifier: %d release(s), %d MiB; OOM debt %d MiB' % (
-                p['count'], res.get('first_signal'), p['last_signal'], p['freed_kib'] // KIB,
+                name, p['count'], res.get('first_signal'), p['last_signal'], p['freed_kib'] // KIB,
                 wl['oom_events'], wl['oom_freed_kib'] // KIB, st['balloon']['oom_debt_kib'] // KIB))
-        log('#   pressure-oom-rescue: PSI trigger (workload\'s own) first at %s, daemon pressure '
+        log('#   %s: PSI trigger (workload\'s own) first at %s, daemon pressure '
             'line -> first daemon deflate %s, workload start -> first shrink %s (daemon step %s, '
             'notifier %s)' % (
-                fmt_ms(wl['psi_first_ms']),
+                name, fmt_ms(wl['psi_first_ms']),
                 '%.0f ms' % res['signal_to_deflate_ms'] if 'signal_to_deflate_ms' in res else '-',
                 fmt_ms(wl['shrink_first_ms']), fmt_ms(wl['daemon_shrink_first_ms']),
                 fmt_ms(wl['oom_shrink_first_ms'])))
         for t, sig, rel, hold in res['events'][:6]:
             log('#     pressure %s at +%.3f s: returned %d MiB, hold %s s' % (
                 sig, t - wl['t0_us'] / 1e6, rel, hold))
+        if res.get('host_view'):
+            log('#   %s: %s' % (name, res['host_view']))
+        transport = st['balloon'].get('transport')
+        if transport != res['host']:
+            raise Fail('memballoonctl status says transport "%s", expected "%s"' % (
+                transport, res['host']))
+        transport = sh.shim_state()['transport']
+        if transport != res['host']:
+            raise Fail('the shim (daemon_helper state) says transport "%s", expected "%s"' % (
+                transport, res['host']))
         if res['signals'] != ['psi', 'memavailable'] or not res['relief_below_host']:
             raise Fail('status at start: signals %s, relief_below_host %s' % (
                 res['signals'], res['relief_below_host']))
@@ -298,7 +338,13 @@ def sc_oom_rescue(env):
                 res['balloon_before_mib'], res['balloon_after_mib']))
         if p['count'] == 0:
             raise Fail('the daemon saw no pressure (status pressure.count 0)')
-    oom_rescue_leg(env, 'memballoond', check=check)
+    return check
+
+
+@pressure_scenario('pressure-oom-rescue',
+                   'deflate-on-oom, ~200 MiB free, 600 MiB workload: no OOM kill, the balloon shrinks')
+def sc_oom_rescue(env):
+    oom_rescue_leg(env, 'memballoond', check=oom_rescue_check(env.current))
 
 
 @pressure_scenario('pressure-spec-limit',

@@ -6,7 +6,7 @@
  *   daemon_helper state
  *       Open /dev/memballoon read-only (allowed next to the daemon, which
  *       holds the writer) and print the shim's own view, one line:
- *       "transport=virtio target_kib=N actual_kib=N total_ram_kib=N
+ *       "transport=virtio|simulate|cmm|vmware target_kib=N actual_kib=N total_ram_kib=N
  *        oom_freed_kib=N inflate_failures=N".
  *
  *   daemon_helper hog MIB STEP_MIB STEP_MS HOLD_MS
@@ -85,7 +85,9 @@ static int cmd_state(void)
         printf("transport=%s target_kib=%" PRIu64 " actual_kib=%" PRIu64 " total_ram_kib=%" PRIu64
                " oom_freed_kib=%" PRIu64 " oom_events=%" PRIu64 " inflate_failures=%" PRIu64 "\n",
                st.transport == MEMBALLOON_TRANSPORT_VIRTIO ? "virtio" :
-               st.transport == MEMBALLOON_TRANSPORT_SIMULATE ? "simulate" : "?",
+               st.transport == MEMBALLOON_TRANSPORT_SIMULATE ? "simulate" :
+               st.transport == MEMBALLOON_TRANSPORT_CMM ? "cmm" :
+               st.transport == MEMBALLOON_TRANSPORT_VMWARE ? "vmware" : "?",
                (uint64_t) st.target_pages * ps / 1024, (uint64_t) st.actual_pages * ps / 1024,
                (uint64_t) st.total_ram_pages * ps / 1024, (uint64_t) st.oom_freed_pages * ps / 1024,
                (uint64_t) st.oom_events, (uint64_t) st.inflate_failures);
