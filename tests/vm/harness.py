@@ -1525,6 +1525,12 @@ def main(argv=None):
     env = Env(accel=a.accel, target=target, arch=arch)
     env.qemu = qemus.get(a.qemu, arch)
     os.environ.update(env.qemu.env)
+    if a.qemu != 'system':
+        # Two legs of one kernel under two QEMUs (tests/run-all's 6.12
+        # and 6.12-qemu10) would write the same per-scenario logs: the
+        # second overwrote the first's, and with it a failure's kernel log.
+        env.logdir = os.path.join(BUILD, 'logs-qemu-%s' % a.qemu)
+        os.makedirs(env.logdir, exist_ok=True)
     log('# qemu %s (%s)' % (env.qemu.version, env.qemu.source))
     env.selected = [] if a.selftest else todo
     env.fuzz_seed = a.seed
