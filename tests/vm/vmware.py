@@ -16,9 +16,9 @@ START through the real backdoor, QEMU has no balloon there (port 0x5670),
 so it declines and the virtio device serves; the stock vmw_balloon is not
 loaded, and the test host is refused on a real VMware.
 
-daemon-roundtrip-vmware, daemon-floor-vmware: daemon.roundtrip() and
-daemon.floor() with the fake host (FakeVmwHost) setting the target
-instead of QMP.
+daemon-roundtrip-vmware, daemon-floor-vmware, pressure-oom-rescue-vmware:
+daemon.roundtrip(), daemon.floor() and pressure.oom_rescue_leg() with the
+fake host (FakeVmwHost) setting the target instead of QMP.
 """
 
 import os
@@ -28,6 +28,7 @@ import time
 import harness
 import daemon
 import hosts
+import pressure
 from harness import BAL, MIB, Fail, log, run_cmd, scenario
 
 HELPER_SRC = os.path.join(harness.GUEST_SRC, 'vmw_helper.c')
@@ -453,8 +454,8 @@ def host_agrees(v, pages, what):
 
 
 class FakeVmwHost(hosts.Host):
-    """The host side of daemon.roundtrip() and daemon.floor() on the fake
-    VMware host: its target
+    """The host side of daemon.roundtrip(), daemon.floor() and
+    pressure.oom_rescue_leg() on the fake VMware host: its target
     (vmw_target, in pages) plays QMP's balloon target, the pages it holds
     locked query-balloon's view, and Vmw.agree() checks that they are the
     balloon (count and PFN checksum, no protocol error).  The VMware
@@ -512,3 +513,10 @@ def sc_daemon_roundtrip_vmware(env):
 def sc_daemon_floor_vmware(env):
     daemon.floor(env, FakeVmwHost())
 
+
+@vmw_daemon_scenario('pressure-oom-rescue-vmware',
+                     'pressure-oom-rescue on the fake VMware host (its target as the host\'s '
+                     'target): no OOM kill, the balloon shrinks; host and guest agree')
+def sc_pressure_oom_rescue_vmware(env):
+    pressure.oom_rescue_leg(env, 'memballoond', check=pressure.oom_rescue_check(env.current),
+                            host=FakeVmwHost())
