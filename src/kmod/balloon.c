@@ -971,7 +971,7 @@ int mb_deflate(struct memballoon *mb, struct memballoon_batch *b)
 	u64 done = 0;
 
 	while (done < b->nr_pages) {
-		unsigned long room;
+		unsigned long room, want;
 		long n;
 
 		mutex_lock(&mb->lock);
@@ -986,8 +986,15 @@ int mb_deflate(struct memballoon *mb, struct memballoon_batch *b)
 			reason = MEMBALLOON_STOP_HOST_TARGET;
 			break;
 		}
-		n = mb_deflate_step_locked(mb, min_t(u64, b->nr_pages - done,
-						     min(step_max, room)));
+		want = min_t(u64, b->nr_pages - done, room);
+		/*
+		 * A whole huge page is a step of its own, even the first: one
+		 * entry for the host, as quick as the first step's few
+		 * order-0 pages, and it need not be cut up.
+		 */
+		if (!mb->nr_huge || want < 1UL << mb->huge_order)
+			want = min(want, step_max);
+		n = mb_deflate_step_locked(mb, want);
 		mutex_unlock(&mb->lock);
 		if (n < 0) {
 			reason = n == -EACCES ? MEMBALLOON_STOP_REFUSED :
