@@ -284,6 +284,31 @@ def _two_mb(v):
         raise Fail('deflate to 16 MiB left %d pages of 2 MB' % vw['host_2m'])
 
 
+def _oom_2m(v):
+    """OOM with 2 MB pages in the balloon: the notifier gives them back
+    (SET_OOM's default, 64 MiB a call: whole 2 MB pages first), telling
+    the host; then back to 160 MiB."""
+    # About 150 MiB left to the guest, then 250 MiB written to tmpfs.
+    free = v.sh.meminfo()['MemAvailable'] // 4 - 150 * 256
+    if free < 512:
+        raise Fail('OOM: only %d KiB available with 160 MiB loaned' % v.sh.meminfo()['MemAvailable'])
+    pages = 40960 + free // 512 * 512
+    vw0, _ = v.target(pages, 'OOM: inflate to %d MiB' % (pages // 256))
+    freed0 = v.state()['oom_freed']
+    v.run('dd if=/dev/zero of=/tmp/oom-fill bs=1M count=250 2>&1 | tail -n 1', timeout=120)
+    st, vw = v.state(), v.agree('OOM: 250 MiB written to tmpfs')
+    freed = st['oom_freed'] - freed0
+    if not freed or vw['host_locked'] != pages - freed or \
+            vw['host_2m'] != max(0, vw0['host_2m'] - freed // 512):
+        raise Fail('OOM: the notifier freed %d pages; the host locks %d, %d in 2 MB pages '
+                   '(had %d, %d)' % (freed, vw['host_locked'], vw['host_2m'], pages, vw0['host_2m']))
+    log('#   OOM: the notifier gave back %d pages (%d of 2 MB), the host was told' % (
+        freed, vw0['host_2m'] - vw['host_2m']))
+    v.run('rm -f /tmp/oom-fill')
+    v.events()
+    v.target(40960, 'after the OOM, back to 160 MiB')
+
+
 @vmw_scenario('vmware-fakehost',
               'fake VMware host: declined BUSY next to virtio, batched and single-page locks, refusals, 2 MB pages '
               '(4 KiB fallback, cut up, refused), RESET mid-inflate, target above RAM, garbage and silent hosts, '
@@ -410,6 +435,7 @@ def sc_vmware_fakehost(env):
             raise Fail('clamp: raw %d, clamped %d times, logged %d times (expected once)' % (
                 vw['guest_raw_target'], vw['guest_clamped'], n))
         v.target(40960, 'back below RAM')
+        _oom_2m(v)
 
         # Unload with pages loaned, 2 MB ones among them: all unlocked, the
         # session closed.
