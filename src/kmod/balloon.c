@@ -489,7 +489,8 @@ static long mb_deflate_huge_locked(struct memballoon *mb, unsigned long count)
  * Less than a huge page is wanted back and only huge pages are left: the
  * host gets one back, and its order-0 pages are lent again, one step's
  * worth per tell, onto the balloon's list (where compaction may move
- * them), as vmw_balloon splits the 2 MB pages its host refuses.  Parts
+ * them); split_page() cuts it up, as vmw_balloon cuts up the 2 MB pages
+ * its host refuses.  Parts
  * the host will not take now are freed: the balloon then shrinks by more
  * than the caller asked, which its count shows.
  *

@@ -137,7 +137,8 @@ struct mb_transport;
  * @name:	for the log
  * @host_target: the host sets the target (mb->host_target); without it
  *		the daemon does, with SIM_SET_TARGET (mb->sim_target)
- * @max_step_pages: most pages queued between two tells (>= 1)
+ * @max_step_pages: most pages queued between two tells (>= 1); of huge
+ *		pages, max(1, @max_step_pages >> order)
  * @first_step_pages: the first step of each INFLATE and DEFLATE call,
  *		1..@max_step_pages, so that the host sees progress early
  * @nameable:	whether the host can be told of @page (its PFN fits the
