@@ -14,6 +14,12 @@
  * Each INFLATE or DEFLATE call starts with a small step (first_step_pages)
  * so that the host sees progress early.
  *
+ * A transport whose host takes huge pages (VMware's 2 MB ones, see
+ * mb_transport_ops.huge_order) gets them first when an INFLATE asks for
+ * at least one, and order-0 pages for the rest or when no huge page can be
+ * had.  Huge pages cannot be migrated, so they live on their own list
+ * (mb->huge_pages), outside balloon compaction.
+ *
  * Transports (virtio.c, cmm.c, vmware.c; sim.c while none is bound) bind
  * and go through mb_transport_attach() and mb_transport_detach(): one
  * transport at a time, the first to find its host wins, and the others
@@ -216,6 +222,169 @@ static void mb_free_page_list(struct list_head *pages)
 	}
 }
 
+/* ---- huge pages -------------------------------------------------------- */
+
+/*
+ * Huge pages one INFLATE call lets the host refuse before it goes on with
+ * order-0 pages only: VMW_BALLOON_MAX_REFUSED in drivers/misc/vmw_balloon.c,
+ * which gives up on 2 MB pages for the rest of an inflation the same way.
+ * The refused ones are kept until the call ends, so the allocator does not
+ * hand them out again at once.
+ */
+#define MB_HUGE_MAX_REFUSED	16
+
+#ifdef MB_TEST_HOOKS
+/* Tests only: every huge page allocation fails, as in a fragmented guest. */
+static bool mb_test_huge_alloc_fail;
+module_param_named(test_huge_alloc_fail, mb_test_huge_alloc_fail, bool, 0644);
+MODULE_PARM_DESC(test_huge_alloc_fail,
+		 "tests only: huge page allocations fail (order-0 fallback)");
+#endif
+
+/* The order of the huge pages @tp's host takes now; 0: none. */
+static unsigned int mb_huge_order_now(struct mb_transport *tp)
+{
+	return tp->ops->huge_order ? tp->ops->huge_order(tp) : 0;
+}
+
+/*
+ * One huge page, not compound (split_page() can cut it up later).  Not
+ * movable: compaction cannot move it, so it must not come from
+ * ZONE_MOVABLE or a movable pageblock.  No reclaim and no compaction at
+ * all, as vmw_balloon allocates its 2 MB pages: a guest without a free
+ * block of that size gets order-0 pages instead, at once, rather than a
+ * reclaim storm for one large page.  Never enters the OOM killer.
+ */
+static struct page *mb_huge_alloc(unsigned int order)
+{
+#ifdef MB_TEST_HOOKS
+	if (READ_ONCE(mb_test_huge_alloc_fail))
+		return NULL;
+#endif
+	return alloc_pages(__GFP_HIGHMEM | __GFP_NOWARN | __GFP_NORETRY |
+			   __GFP_NOMEMALLOC, order);
+}
+
+/*
+ * A huge page joins or leaves the balloon: its pages are marked offline
+ * as balloon_page_insert() marks order-0 ones (dump tools skip them), and
+ * leave the managed page count unless mb->in_totalram.  The balloon core
+ * only accounts for its own list, so this is ours on every kernel.
+ */
+static void mb_huge_loaned(struct memballoon *mb, struct page *page, bool on)
+{
+	unsigned long i, nr = 1UL << mb->huge_order;
+
+	for (i = 0; i < nr; i++) {
+		if (on)
+			__SetPageOffline(page + i);
+		else
+			__ClearPageOffline(page + i);
+	}
+	if (!mb->in_totalram)
+		adjust_managed_page_count(page, on ? -(long)nr : (long)nr);
+}
+
+static void mb_free_huge_list(struct list_head *pages, unsigned int order)
+{
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, pages, lru) {
+		list_del(&page->lru);
+		__free_pages(page, order);
+	}
+}
+
+/*
+ * One inflate step of huge pages: allocate up to @count pages of @order
+ * and lend them to the host, as mb_inflate_step() does order-0 ones.
+ * Refused ones go to @refused (pages of @order, freed by the caller) and
+ * are counted in @nr_refused.  *@reason is set if a memory block going
+ * offline or a fatal signal stopped the allocation.
+ *
+ * Return: kernel pages added; 0 with *@nr_refused 0 when no huge page
+ * could be allocated or the host no longer takes this order (the caller
+ * goes on with order-0 pages); -EIO if the host has stopped answering.
+ */
+static long mb_inflate_huge_step(struct memballoon *mb, unsigned int order,
+				 unsigned long count, struct list_head *refused,
+				 unsigned long *nr_refused, u32 *reason)
+{
+	struct mb_transport *tp;
+	struct page *page;
+	unsigned long n = 0, k = 0;
+	LIST_HEAD(pages);
+	LIST_HEAD(step_refused);
+	bool told;
+
+	*nr_refused = 0;
+	while (n < count) {
+		if (READ_ONCE(mb->offlining)) {
+			*reason = MEMBALLOON_STOP_OFFLINE;
+			break;
+		}
+		if (fatal_signal_pending(current)) {
+			*reason = MEMBALLOON_STOP_SIGNAL;
+			break;
+		}
+		page = mb_huge_alloc(order);
+		if (!page)
+			break;
+		list_add(&page->lru, &pages);
+		n++;
+		cond_resched();
+	}
+	if (!n)
+		return 0;
+
+	mutex_lock(&mb->lock);
+	tp = mb->tp;
+	if (tp->ops->broken(tp)) {
+		mutex_unlock(&mb->lock);
+		mb_free_huge_list(&pages, order);
+		return -EIO;
+	}
+	/* Another transport, or a new session without huge pages. */
+	if (mb_huge_order_now(tp) != order ||
+	    (mb->nr_huge && mb->huge_order != order)) {
+		mutex_unlock(&mb->lock);
+		mb_free_huge_list(&pages, order);
+		return 0;
+	}
+	list_for_each_entry(page, &pages, lru) {
+		/* The transport cannot name it: no huge pages for this call. */
+		if (!mb_page_nameable(tp, page))
+			break;
+		tp->ops->queue_huge(tp, page);
+		k++;
+	}
+	if (!k) {
+		mutex_unlock(&mb->lock);
+		mb_free_huge_list(&pages, order);
+		return 0;
+	}
+	told = tp->ops->tell_inflate(tp, &step_refused);
+	list_for_each_entry(page, &step_refused, lru)
+		(*nr_refused)++;
+	mb->refused_pages += *nr_refused << order;
+	mb->huge_order = order;
+	n = 0;
+	while (!list_empty(&pages) && n < k - *nr_refused) {
+		page = list_first_entry(&pages, struct page, lru);
+		list_move(&page->lru, &mb->huge_pages);
+		mb_huge_loaned(mb, page, true);
+		n++;
+	}
+	mb->nr_huge += n;
+	mb->nr_pages += n << order;
+	mutex_unlock(&mb->lock);
+	/* Queued pages came first; what is left was never queued. */
+	mb_free_huge_list(&pages, order);
+	list_splice(&step_refused, refused);
+	mb_sync_actual(mb);
+	return told ? n << order : -EIO;
+}
+
 /*
  * Put @n freshly allocated pages from @pages into the balloon and tell
  * the host.  The allocation happened without mb->lock, so the lock is
@@ -275,6 +444,122 @@ static long mb_inflate_step(struct memballoon *mb, struct list_head *pages,
 }
 
 /*
+ * Give up to @count huge pages back (at most one step's worth of pages,
+ * but one at least), as mb_deflate_step_locked() does order-0 ones.
+ * Return: kernel pages released, -EIO or -EACCES as there.
+ */
+static long mb_deflate_huge_locked(struct memballoon *mb, unsigned long count)
+{
+	struct mb_transport *tp = mb->tp;
+	unsigned int order = mb->huge_order;
+	struct page *page, *next;
+	unsigned long n = 0;
+	LIST_HEAD(pages);
+	LIST_HEAD(kept);
+
+	count = min3(count, mb->nr_huge,
+		     max(1UL, tp->ops->max_step_pages >> order));
+	while (n < count) {
+		page = list_first_entry(&mb->huge_pages, struct page, lru);
+		list_move(&page->lru, &pages);
+		tp->ops->queue_huge(tp, page);
+		n++;
+	}
+	if (!tp->ops->tell_deflate(tp, &kept)) {
+		list_splice(&kept, &mb->huge_pages);
+		list_splice(&pages, &mb->huge_pages);
+		return -EIO;
+	}
+	list_for_each_entry(page, &kept, lru)
+		n--;
+	list_splice(&kept, &mb->huge_pages);
+	if (!n)
+		return -EACCES;
+	mb->nr_huge -= n;
+	mb->nr_pages -= n << order;
+	list_for_each_entry_safe(page, next, &pages, lru) {
+		list_del(&page->lru);
+		mb_huge_loaned(mb, page, false);
+		__free_pages(page, order);
+	}
+	return n << order;
+}
+
+/*
+ * Less than a huge page is wanted back and only huge pages are left: the
+ * host gets one back, and its order-0 pages are lent again, one step's
+ * worth per tell, onto the balloon's list (where compaction may move
+ * them); split_page() cuts it up, as vmw_balloon cuts up the 2 MB pages
+ * its host refuses.  Parts
+ * the host will not take now are freed: the balloon then shrinks by more
+ * than the caller asked, which its count shows.
+ *
+ * Return: 0 (the caller takes its order-0 pages next), or -EIO or -EACCES
+ * as mb_deflate_step_locked().
+ */
+static long mb_split_huge_locked(struct memballoon *mb)
+{
+	struct mb_transport *tp = mb->tp;
+	unsigned int order = mb->huge_order;
+	unsigned long i, j, nr = 1UL << order, refused = 0, lost = 0;
+	struct page *page, *part, *next;
+	LIST_HEAD(pages);
+	LIST_HEAD(kept);
+	bool told;
+
+	page = list_first_entry(&mb->huge_pages, struct page, lru);
+	list_move(&page->lru, &pages);
+	tp->ops->queue_huge(tp, page);
+	told = tp->ops->tell_deflate(tp, &kept);
+	if (!told || !list_empty(&kept)) {
+		list_splice(&kept, &mb->huge_pages);
+		list_splice(&pages, &mb->huge_pages);
+		return told ? -EACCES : -EIO;
+	}
+	list_del(&page->lru);
+	mb_huge_loaned(mb, page, false);
+	mb->nr_huge--;
+	mb->nr_pages -= nr;
+	split_page(page, order);
+
+	for (i = 0; i < nr; i += j) {
+		LIST_HEAD(parts);
+		LIST_HEAD(step_refused);
+
+		for (j = 0; j < tp->ops->max_step_pages && i + j < nr; j++) {
+			part = page + i + j;
+			list_add_tail(&part->lru, &parts);
+			if (told)
+				tp->ops->queue_page(tp, part);
+		}
+		/* After a host that stopped answering, the rest go back. */
+		if (!told) {
+			list_for_each_entry(part, &parts, lru)
+				lost++;
+			list_splice_init(&parts, &step_refused);
+		} else {
+			told = tp->ops->tell_inflate(tp, &step_refused);
+			list_for_each_entry(part, &step_refused, lru)
+				refused++;
+		}
+		list_for_each_entry_safe(part, next, &step_refused, lru) {
+			list_del(&part->lru);
+			put_page(part);
+		}
+		list_for_each_entry(part, &parts, lru) {
+			mb_adjust_managed(mb, part, -1);
+			mb->nr_pages++;
+		}
+		balloon_page_list_enqueue(&mb->b_dev_info, &parts);
+	}
+	mb->refused_pages += refused;
+	if (refused || lost)
+		pr_info_ratelimited("split a huge page: the host took %lu of its %lu pages back\n",
+				    nr - refused - lost, nr);
+	return told ? 0 : -EIO;
+}
+
+/*
  * Take up to @want pages (at most one step) out of the balloon, tell the
  * host and give them back to the page allocator.  The host hears of the
  * pages before they are freed, as VIRTIO_BALLOON_F_MUST_TELL_HOST asks;
@@ -294,13 +579,33 @@ static long mb_deflate_step_locked(struct memballoon *mb, unsigned long want)
 {
 	struct mb_transport *tp = mb->tp;
 	struct page *page, *next;
-	unsigned long n;
+	unsigned long n, small;
 	LIST_HEAD(pages);
 	LIST_HEAD(kept);
 
 	lockdep_assert_held(&mb->lock);
-	want = min3(want, mb->nr_pages,
-		    (unsigned long)tp->ops->max_step_pages);
+	want = min(want, mb->nr_pages);
+	if (!want)
+		return 0;
+	/*
+	 * Huge pages first when at least one is wanted, order-0 pages first
+	 * otherwise; a huge page is cut up when less than one is wanted and
+	 * nothing else is left, so a step never gives back more than asked.
+	 */
+	if (mb->nr_huge) {
+		small = mb->nr_pages - (mb->nr_huge << mb->huge_order);
+		if (want >= 1UL << mb->huge_order)
+			return mb_deflate_huge_locked(mb, want >> mb->huge_order);
+		if (!small) {
+			long err = mb_split_huge_locked(mb);
+
+			if (err)
+				return err;
+		}
+		small = mb->nr_pages - (mb->nr_huge << mb->huge_order);
+		want = min(want, small);
+	}
+	want = min(want, (unsigned long)tp->ops->max_step_pages);
 	if (!want)
 		return 0;
 	/*
@@ -541,8 +846,11 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 	struct mb_transport *tp = READ_ONCE(mb->tp);
 	unsigned long step_max = tp->ops->first_step_pages;
 	u32 reason = MEMBALLOON_STOP_DONE;
-	unsigned long refused = 0;
+	unsigned long refused = 0, huge_refused = 0;
+	unsigned int order, refused_order = 0;
 	LIST_HEAD(refused_pages);
+	LIST_HEAD(refused_huge);
+	bool try_huge = true;
 	u64 done = 0;
 
 	while (done < b->nr_pages && reason == MEMBALLOON_STOP_DONE) {
@@ -555,6 +863,33 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 
 		/* Checked again under mb->lock: this only avoids waste. */
 		tp = READ_ONCE(mb->tp);
+		/*
+		 * Huge pages while at least one is wanted, as many as fit in
+		 * the step (one at least), until one cannot be had or the host
+		 * refused too many; order-0 pages for the rest of the call.
+		 */
+		order = try_huge ? mb_huge_order_now(tp) : 0;
+		if (order && (refused_order == order || !refused_order) &&
+		    b->nr_pages - done >= 1UL << order) {
+			added = mb_inflate_huge_step(mb, order,
+						     min_t(u64, (b->nr_pages - done) >> order,
+							   max(1UL, step_max >> order)),
+						     &refused_huge, &step_refused,
+						     &reason);
+			if (added < 0) {
+				reason = MEMBALLOON_STOP_HOST;
+				break;
+			}
+			if (step_refused)
+				refused_order = order;
+			huge_refused += step_refused;
+			if ((!added && !step_refused) ||
+			    huge_refused >= MB_HUGE_MAX_REFUSED)
+				try_huge = false;
+			done += added;
+			step_max = READ_ONCE(mb->tp)->ops->max_step_pages;
+			continue;
+		}
 		while (n < step) {
 			if (READ_ONCE(mb->offlining)) {
 				reason = MEMBALLOON_STOP_OFFLINE;
@@ -609,6 +944,7 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 		step_max = READ_ONCE(mb->tp)->ops->max_step_pages;
 	}
 	mb_free_page_list(&refused_pages);
+	mb_free_huge_list(&refused_huge, refused_order);
 
 	mutex_lock(&mb->lock);
 	if (reason == MEMBALLOON_STOP_NOMEM)
@@ -636,7 +972,7 @@ int mb_deflate(struct memballoon *mb, struct memballoon_batch *b)
 	u64 done = 0;
 
 	while (done < b->nr_pages) {
-		unsigned long room;
+		unsigned long room, want;
 		long n;
 
 		mutex_lock(&mb->lock);
@@ -651,8 +987,15 @@ int mb_deflate(struct memballoon *mb, struct memballoon_batch *b)
 			reason = MEMBALLOON_STOP_HOST_TARGET;
 			break;
 		}
-		n = mb_deflate_step_locked(mb, min_t(u64, b->nr_pages - done,
-						     min(step_max, room)));
+		want = min_t(u64, b->nr_pages - done, room);
+		/*
+		 * A whole huge page is a step of its own, even the first: one
+		 * entry for the host, as quick as the first step's few
+		 * order-0 pages, and it need not be cut up.
+		 */
+		if (!mb->nr_huge || want < 1UL << mb->huge_order)
+			want = min(want, step_max);
+		n = mb_deflate_step_locked(mb, want);
 		mutex_unlock(&mb->lock);
 		if (n < 0) {
 			reason = n == -EACCES ? MEMBALLOON_STOP_REFUSED :
@@ -1003,6 +1346,7 @@ static void mb_init_balloon(struct memballoon *mb)
 	mutex_init(&mb->cfg_lock);
 	INIT_WORK(&mb->actual_work, mb_actual_work);
 	mb->tp = &mb_sim_transport;
+	INIT_LIST_HEAD(&mb->huge_pages);
 	balloon_devinfo_init(&mb->b_dev_info);
 	mb->b_dev_info.migratepage = mb_migratepage;
 	mutex_lock(&mb->lock);

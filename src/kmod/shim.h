@@ -137,7 +137,8 @@ struct mb_transport;
  * @name:	for the log
  * @host_target: the host sets the target (mb->host_target); without it
  *		the daemon does, with SIM_SET_TARGET (mb->sim_target)
- * @max_step_pages: most pages queued between two tells (>= 1)
+ * @max_step_pages: most pages queued between two tells (>= 1); of huge
+ *		pages, max(1, @max_step_pages >> order)
  * @first_step_pages: the first step of each INFLATE and DEFLATE call,
  *		1..@max_step_pages, so that the host sees progress early
  * @nameable:	whether the host can be told of @page (its PFN fits the
@@ -171,11 +172,20 @@ struct mb_transport;
  * @facts:	fill the transport's own fields of GET_STATE version 3
  *		(host_page_size, transport_flags, host_resets); NULL: 4 KiB,
  *		no flags, no resets.  mb->lock held.
+ * @huge_order:	the order of the huge pages the host takes now (VMware's
+ *		2 MB pages: 9 with 4 KiB pages), 0 while it takes none; NULL
+ *		for a transport that never does.  The answer may change when
+ *		the host's session does (after a reset); it is read without
+ *		mb->lock and checked again under it.
+ * @queue_huge:	like @queue_page for one huge page of the order @huge_order
+ *		gave (NULL with @huge_order).  The core never queues huge and
+ *		order-0 pages between the same two tells; the tells report
+ *		refused or kept huge pages on the same lists, by page->lru.
  *
  * Every call is made with mb->lock held (see struct memballoon for what
  * that forbids), except @set_actual and the @broken before it, which
- * mb_sync_actual() makes under mb->cfg_lock.  Only @nameable and @facts
- * may be NULL.
+ * mb_sync_actual() makes under mb->cfg_lock, and @huge_order.  Only
+ * @nameable, @facts, @huge_order and @queue_huge may be NULL.
  */
 struct mb_transport_ops {
 	u32 transport;
@@ -193,6 +203,8 @@ struct mb_transport_ops {
 	u64 (*features)(struct mb_transport *tp);
 	void (*stats_changed)(struct mb_transport *tp);
 	void (*facts)(struct mb_transport *tp, struct memballoon_state *st);
+	unsigned int (*huge_order)(struct mb_transport *tp);
+	void (*queue_huge)(struct mb_transport *tp, struct page *page);
 };
 
 /**
@@ -222,7 +234,12 @@ struct mb_transport {
  * @actual_work: writes config "actual" for the OOM notifier
  * @b_dev_info:	the pages, in the form balloon compaction knows
  * @nr_pages:	pages held, our own count (@lock); includes pages that
- *		compaction has isolated from @b_dev_info.pages right now
+ *		compaction has isolated from @b_dev_info.pages right now,
+ *		and 1 << @huge_order for each huge page
+ * @huge_pages:	huge pages held (@lock): not movable, so never on
+ *		@b_dev_info's list, which compaction walks for order-0 pages
+ * @nr_huge:	entries of @huge_pages (@lock)
+ * @huge_order:	their order, set while @nr_huge is 0 (@lock)
  * @tp:		the transport, never NULL: &mb_sim_transport while no
  *		device is bound (written under @lock, read with it held or
  *		with READ_ONCE under @cfg_lock, see mb_sync_actual())
@@ -265,6 +282,9 @@ struct memballoon {
 	struct work_struct actual_work;
 	struct balloon_dev_info b_dev_info;
 	unsigned long nr_pages;
+	struct list_head huge_pages;
+	unsigned long nr_huge;
+	unsigned int huge_order;
 	struct mb_transport *tp;
 	u64 sim_target;
 	u64 host_target;

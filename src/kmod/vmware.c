@@ -9,12 +9,14 @@
  * stock driver's period) and turns a new target into a TARGET event: the
  * daemon decides, as with virtio.  Pages go to the host with BATCHED_LOCK
  * (up to MB_VMW_BATCH_MAX on one page-list page, one status per page) or,
- * when the host does not offer batching, one LOCK per page.  Pages the host
+ * when the host does not offer batching, one LOCK per page.  When the host
+ * grants 2 MB pages (with batching, as the stock driver has it) the core
+ * lends those first (mb_transport_ops.huge_order) and they go with
+ * BATCHED_2M_LOCK/UNLOCK, one entry per 2 MB page.  Pages the host
  * refuses are handed back to the core (its refused list on inflate, its
- * kept list on deflate).
+ * kept list on deflate), whatever their size.
  *
- * What we do not use: 2 MB pages (the core balloons kernel pages; the
- * host's offer shows as MEMBALLOON_TF_HOST_2M), the VMCI doorbell (it needs
+ * What we do not use: the VMCI doorbell (it needs
  * vmw_vmci, and the test host cannot ring it, so we poll and do not ask for
  * it), and the host's target in the LOCK/UNLOCK answers (the next poll
  * reads the same).
@@ -46,7 +48,7 @@
 #include "shim.h"
 #include "vmware.h"
 
-/* What we ask for: 2M only so that the host's offer shows (never used). */
+/* What we ask for. */
 #define MB_VMW_CAPS_WANTED	(MB_VMW_CAP_BASIC | MB_VMW_CAP_BATCHED | \
 				 MB_VMW_CAP_BATCHED_2M | MB_VMW_CAP_TARGET_64)
 
@@ -71,6 +73,7 @@ MODULE_PARM_DESC(vmw_poll_ms,
  * @batch:	the page-list page, NULL until bound (@hv_lock)
  * @queue:	pages queued for the next tell (mb->lock)
  * @nr_queued:	entries of @queue used (mb->lock)
+ * @queued_2m:	@queue holds 2 MB pages (mb->lock)
  * @bound:	@tp is the balloon's transport (mb_vmw_bind_lock)
  * @broken:	the host gave no valid answer: nothing more is sent
  * @gone:	unbinding from a broken host: pages go without telling it
@@ -83,6 +86,8 @@ MODULE_PARM_DESC(vmw_poll_ms,
  * @clamped:	GET_TARGET answers above guest RAM since bound
  * @told_pages:	(test builds) pages the host holds as we told it (@hv_lock)
  * @told_sum:	(test builds) mb_vmw_pfn_hash() sum over them (@hv_lock)
+ * @told_2m:	(test builds) 2 MB pages among them (@hv_lock)
+ * @told_2m_sum: (test builds) mb_vmw_pfn_hash_2m() sum over those
  * @poll_work:	GET_TARGET poll and reset handling
  *
  * @broken, @gone, @reset and @stop are written under @hv_lock and read with
@@ -96,6 +101,7 @@ struct mb_vmw {
 	u64 *batch;
 	struct page *queue[MB_VMW_BATCH_MAX];
 	unsigned int nr_queued;
+	bool queued_2m;
 	bool bound;
 	bool broken;
 	bool gone;
@@ -108,6 +114,8 @@ struct mb_vmw {
 #ifdef MB_TEST_HOOKS
 	u64 told_pages;
 	u64 told_sum;
+	u64 told_2m;
+	u64 told_2m_sum;
 #endif
 	struct delayed_work poll_work;
 };
@@ -119,6 +127,12 @@ static DEFINE_MUTEX(mb_vmw_bind_lock);
 static struct mb_vmw *to_mb_vmw(struct mb_transport *tp)
 {
 	return container_of(tp, struct mb_vmw, tp);
+}
+
+/* 2 MB pages are granted: their commands only exist batched (vmware.h). */
+static bool mb_vmw_2m(unsigned long caps)
+{
+	return (caps & MB_VMW_CAP_BATCHED_2M) && (caps & MB_VMW_CAP_BATCHED);
 }
 
 /* ---- the real hypervisor ----------------------------------------------- */
@@ -189,6 +203,8 @@ static void mb_vmw_note_reset(struct mb_vmw *vmw)
 #ifdef MB_TEST_HOOKS
 	vmw->told_pages = 0;
 	vmw->told_sum = 0;
+	vmw->told_2m = 0;
+	vmw->told_2m_sum = 0;
 #endif
 	pr_info("the host was reset and forgot its pages; negotiating again\n");
 	if (!vmw->stop)
@@ -251,7 +267,7 @@ static int mb_vmw_start(struct mb_vmw *vmw, long *ret_status)
 	vmw->caps = caps;
 	pr_info("session open, host grants %#lx: %s%s%s\n", caps,
 		caps & MB_VMW_CAP_BATCHED ? "batched" : "one page per command",
-		caps & MB_VMW_CAP_BATCHED_2M ? ", 2 MB pages (not used)" : "",
+		mb_vmw_2m(caps) ? ", 2 MB pages" : "",
 		caps & MB_VMW_CAP_TARGET_64 ? ", 64-bit target" : "");
 
 	/* Only a hint for the host's policy: go on without it, as stock. */
@@ -321,8 +337,32 @@ static void mb_vmw_queue_page(struct mb_transport *tp, struct page *page)
 	struct mb_vmw *vmw = to_mb_vmw(tp);
 
 	/* The core queues at most max_step_pages between two tells. */
-	if (WARN_ON_ONCE(vmw->nr_queued >= MB_VMW_BATCH_MAX))
+	if (WARN_ON_ONCE(vmw->nr_queued >= MB_VMW_BATCH_MAX ||
+			 (vmw->nr_queued && vmw->queued_2m)))
 		return;
+	vmw->queued_2m = false;
+	vmw->queue[vmw->nr_queued++] = page;
+}
+
+/* The 2 MB pages the host takes now: only while it grants them. */
+static unsigned int mb_vmw_huge_order(struct mb_transport *tp)
+{
+	struct mb_vmw *vmw = to_mb_vmw(tp);
+
+	if (!mb_vmw_2m(READ_ONCE(vmw->caps)) || READ_ONCE(vmw->reset))
+		return 0;
+	return MB_VMW_2M_ORDER;
+}
+
+/* One 2 MB page; never in the same message as 4 KiB ones. */
+static void mb_vmw_queue_huge(struct mb_transport *tp, struct page *page)
+{
+	struct mb_vmw *vmw = to_mb_vmw(tp);
+
+	if (WARN_ON_ONCE(vmw->nr_queued >= MB_VMW_BATCH_MAX ||
+			 (vmw->nr_queued && !vmw->queued_2m)))
+		return;
+	vmw->queued_2m = true;
 	vmw->queue[vmw->nr_queued++] = page;
 }
 
@@ -335,11 +375,20 @@ static void mb_vmw_told(struct mb_vmw *vmw, unsigned long cmd,
 			struct page *page)
 {
 #ifdef MB_TEST_HOOKS
-	u64 h = mb_vmw_pfn_hash(page_to_pfn(page));
-	bool lock = cmd == MB_VMW_CMD_LOCK || cmd == MB_VMW_CMD_BATCHED_LOCK;
+	bool huge = cmd == MB_VMW_CMD_BATCHED_2M_LOCK ||
+		    cmd == MB_VMW_CMD_BATCHED_2M_UNLOCK;
+	u64 h = huge ? mb_vmw_pfn_hash_2m(page_to_pfn(page)) :
+		       mb_vmw_pfn_hash(page_to_pfn(page));
+	bool lock = cmd == MB_VMW_CMD_LOCK || cmd == MB_VMW_CMD_BATCHED_LOCK ||
+		    cmd == MB_VMW_CMD_BATCHED_2M_LOCK;
+	u64 nr = huge ? MB_VMW_2M_FRAMES : 1;
 
-	vmw->told_pages += lock ? 1 : -1;
+	vmw->told_pages += lock ? nr : -nr;
 	vmw->told_sum += lock ? h : -h;
+	if (huge) {
+		vmw->told_2m += lock ? 1 : -1;
+		vmw->told_2m_sum += lock ? h : -h;
+	}
 #endif
 }
 
@@ -376,9 +425,13 @@ static bool mb_vmw_tell_single(struct mb_vmw *vmw, unsigned long cmd,
 }
 
 /*
- * The same with one BATCHED_LOCK or BATCHED_UNLOCK for all of them: a
- * page whose entry does not come back MB_VMW_OK goes to @back, and so do
- * all of them when the command as a whole failed.
+ * The same with one BATCHED_LOCK or BATCHED_UNLOCK for all of them (the
+ * 2M ones for 2 MB pages, whose entries carry the PFN of their first
+ * frame): a page whose entry does not come back MB_VMW_OK goes to @back,
+ * and so do all of them when the command as a whole failed.  Every error
+ * status counts alike, per entry, for 4 KiB and 2 MB pages: the host did
+ * not take the page (PPN_PINNED, PPN_NOTNEEDED: it needs no more, ...).
+ * RESET for the whole command is noted by mb_vmw_call().
  */
 static bool mb_vmw_tell_batched(struct mb_vmw *vmw, unsigned long cmd,
 				struct list_head *back)
@@ -419,9 +472,14 @@ static bool mb_vmw_tell(struct mb_vmw *vmw, bool lock, struct list_head *back)
 		/* Nobody to tell. */
 	} else if (vmw->broken || vmw->gone) {
 		told = false;
-	} else if (vmw->reset) {
+	} else if (vmw->reset || (vmw->queued_2m && !mb_vmw_2m(vmw->caps))) {
+		/* Or 2 MB pages the session does not grant: not for it. */
 		for (i = 0; i < vmw->nr_queued; i++)
 			list_move(&vmw->queue[i]->lru, back);
+	} else if (vmw->nr_queued && vmw->queued_2m) {
+		told = mb_vmw_tell_batched(vmw, lock ?
+					   MB_VMW_CMD_BATCHED_2M_LOCK :
+					   MB_VMW_CMD_BATCHED_2M_UNLOCK, back);
 	} else if (vmw->nr_queued && (vmw->caps & MB_VMW_CAP_BATCHED)) {
 		told = mb_vmw_tell_batched(vmw, lock ? MB_VMW_CMD_BATCHED_LOCK :
 					   MB_VMW_CMD_BATCHED_UNLOCK, back);
@@ -430,6 +488,7 @@ static bool mb_vmw_tell(struct mb_vmw *vmw, bool lock, struct list_head *back)
 					  MB_VMW_CMD_UNLOCK, back);
 	}
 	vmw->nr_queued = 0;
+	vmw->queued_2m = false;
 	mutex_unlock(&vmw->hv_lock);
 	return told;
 }
@@ -476,14 +535,19 @@ static void mb_vmw_facts(struct mb_transport *tp, struct memballoon_state *st)
 
 	unsigned long caps = READ_ONCE(vmw->caps);
 
-	/* Kernel pages, whatever the host offers: never TF_2M_PAGES. */
+	/*
+	 * The smallest unit the host is told of: 4 KiB pages come with 2 MB
+	 * ones (for what is not a multiple of 2 MB, or when no 2 MB block is
+	 * free), so TF_2M_PAGES says the rest.
+	 */
 	st->host_page_size = PAGE_SIZE;
 	st->transport_flags = 0;
 	if (caps & MB_VMW_CAP_BATCHED)
 		st->transport_flags |= MEMBALLOON_TF_BATCHED;
 	/* 2 MB commands only come with batching (as the stock driver has it). */
-	if ((caps & MB_VMW_CAP_BATCHED_2M) && (caps & MB_VMW_CAP_BATCHED))
-		st->transport_flags |= MEMBALLOON_TF_HOST_2M;
+	if (mb_vmw_2m(caps))
+		st->transport_flags |= MEMBALLOON_TF_HOST_2M |
+				       MEMBALLOON_TF_2M_PAGES;
 	st->host_resets = READ_ONCE(vmw->host_resets);
 }
 
@@ -503,6 +567,8 @@ static const struct mb_transport_ops mb_vmw_ops = {
 	.features	= mb_vmw_features,
 	.stats_changed	= mb_vmw_stats_changed,
 	.facts		= mb_vmw_facts,
+	.huge_order	= mb_vmw_huge_order,
+	.queue_huge	= mb_vmw_queue_huge,
 };
 
 /* ---- polling and resets ------------------------------------------------- */
@@ -607,6 +673,7 @@ static void mb_vmw_bind(struct mb_vmw *vmw)
 	vmw->reset = false;
 	vmw->stop = true;	/* until attached */
 	vmw->nr_queued = 0;
+	vmw->queued_2m = false;
 	vmw->host_resets = 0;
 	vmw->clamped = 0;
 	vmw->target = 0;
@@ -615,6 +682,8 @@ static void mb_vmw_bind(struct mb_vmw *vmw)
 #ifdef MB_TEST_HOOKS
 	vmw->told_pages = 0;
 	vmw->told_sum = 0;
+	vmw->told_2m = 0;
+	vmw->told_2m_sum = 0;
 #endif
 	err = mb_vmw_start(vmw, &status);
 	if (!err) {
@@ -764,14 +833,15 @@ EXPORT_SYMBOL_GPL(mb_vmw_drop_fake_hv);
 /*
  * Count and checksum the balloon's list.  Compaction isolates pages off it
  * under b_dev_info's pages_lock up to 6.x; 7.x keeps that lock private, so
- * there the list is not walked (v->walked stays false).
+ * there the list is not walked (v->walked stays false).  The 2 MB pages'
+ * list is the balloon's own, under mb->lock: always walked.
  */
 static void mb_vmw_walk_balloon(struct memballoon *mb,
 				struct mb_vmw_test_view *v)
 {
+	struct page *page;
 #ifdef MB_HAVE_BALLOON_PAGES_LOCK
 	unsigned long flags;
-	struct page *page;
 
 	v->walked = true;
 	spin_lock_irqsave(&mb->b_dev_info.pages_lock, flags);
@@ -781,6 +851,15 @@ static void mb_vmw_walk_balloon(struct memballoon *mb,
 	}
 	spin_unlock_irqrestore(&mb->b_dev_info.pages_lock, flags);
 #endif
+	/* 2 MB pages: our own list, under mb->lock on every kernel. */
+	list_for_each_entry(page, &mb->huge_pages, lru) {
+		v->huge++;
+		v->huge_sum += mb_vmw_pfn_hash_2m(page_to_pfn(page));
+	}
+	if (v->walked) {
+		v->listed += v->huge << mb->huge_order;
+		v->pfn_sum += v->huge_sum;
+	}
 }
 
 /**
@@ -813,6 +892,8 @@ int mb_vmw_test_view(struct mb_vmw_test_view *v,
 	v->clamped = vmw->clamped;
 	v->told_pages = vmw->told_pages;
 	v->told_sum = vmw->told_sum;
+	v->told_2m = vmw->told_2m;
+	v->told_2m_sum = vmw->told_2m_sum;
 	mutex_unlock(&vmw->hv_lock);
 	if (host_view)
 		host_view(arg);

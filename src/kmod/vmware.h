@@ -10,7 +10,8 @@
  * protocol's, as Linux's own driver (drivers/misc/vmw_balloon.c) uses them.
  *
  * Page numbers are 4 KiB frames.  vmware.c is built on x86-64 only, where
- * that is also the kernel's page size.
+ * that is also the kernel's page size.  A 2 MB page is MB_VMW_2M_FRAMES
+ * frames, named by the first one's PFN.
  */
 #ifndef _MEMBALLOON_VMWARE_H
 #define _MEMBALLOON_VMWARE_H
@@ -30,7 +31,7 @@
 #define MB_VMW_CMD_GUEST_ID		4	/* arg1: MB_VMW_GUEST_LINUX */
 #define MB_VMW_CMD_BATCHED_LOCK		6	/* arg1: PFN of the list page, arg2: entries */
 #define MB_VMW_CMD_BATCHED_UNLOCK	7
-#define MB_VMW_CMD_BATCHED_2M_LOCK	8	/* not used: 4 KiB pages only */
+#define MB_VMW_CMD_BATCHED_2M_LOCK	8	/* the same, 2 MB pages */
 #define MB_VMW_CMD_BATCHED_2M_UNLOCK	9
 #define MB_VMW_CMD_DOORBELL_SET		10	/* not used: needs VMCI */
 #define MB_VMW_CMD_NR			11
@@ -71,6 +72,10 @@
 #define MB_VMW_ENTRY_STATUS_MASK	0x1fULL
 #define MB_VMW_BATCH_MAX		512
 
+/* A 2 MB page: its order in 4 KiB frames, and how many frames it is. */
+#define MB_VMW_2M_ORDER			9
+#define MB_VMW_2M_FRAMES		(1UL << MB_VMW_2M_ORDER)
+
 /**
  * struct mb_vmw_hv_ops - the hypervisor behind the transport
  * @detect:	whether this hypervisor is there at all
@@ -97,11 +102,17 @@ struct mb_vmw_hv_ops {
  * @walked:	the balloon's list could be walked (6.x: its lock is
  *		b_dev_info's; 7.x keeps it private): @listed and @pfn_sum
  *		are set
- * @listed:	pages on the balloon's list; less than @nr_pages while
- *		compaction has some isolated
- * @pfn_sum:	sum of mb_vmw_pfn_hash() over the listed pages
- * @told_pages:	pages the host holds as the transport told it
- * @told_sum:	sum of mb_vmw_pfn_hash() over those
+ * @listed:	pages on the balloon's lists (a 2 MB page counts its
+ *		frames); less than @nr_pages while compaction has some
+ *		isolated
+ * @pfn_sum:	sum of mb_vmw_pfn_hash() over the listed 4 KiB pages and
+ *		mb_vmw_pfn_hash_2m() over the 2 MB ones
+ * @huge:	2 MB pages on the balloon's own list of them (always walked)
+ * @huge_sum:	sum of mb_vmw_pfn_hash_2m() over those
+ * @told_pages:	pages the host holds as the transport told it (frames)
+ * @told_sum:	the same sum over those
+ * @told_2m:	2 MB pages among them
+ * @told_2m_sum: sum of mb_vmw_pfn_hash_2m() over those
  * @host_resets: resets seen since the transport bound
  * @target:	the target the balloon was given (clamped)
  * @raw_target:	the host's last answer to GET_TARGET
@@ -116,8 +127,12 @@ struct mb_vmw_test_view {
 	u64 nr_pages;
 	u64 listed;
 	u64 pfn_sum;
+	u64 huge;
+	u64 huge_sum;
 	u64 told_pages;
 	u64 told_sum;
+	u64 told_2m;
+	u64 told_2m_sum;
 	u64 host_resets;
 	u64 target;
 	u64 raw_target;
@@ -130,6 +145,12 @@ static inline u64 mb_vmw_pfn_hash(u64 pfn)
 	pfn ^= pfn >> 31;
 	pfn *= 0x9e3779b97f4a7c15ULL;	/* 2^64 / golden ratio */
 	return pfn ^ (pfn >> 29);
+}
+
+/* The same for a 2 MB page, by its first PFN: a term of its own. */
+static inline u64 mb_vmw_pfn_hash_2m(u64 pfn)
+{
+	return mb_vmw_pfn_hash(pfn | (1ULL << 63));
 }
 
 int mb_vmw_use_fake_hv(const struct mb_vmw_hv_ops *ops);

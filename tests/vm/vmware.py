@@ -8,7 +8,8 @@ script sent from here; vmw_helper (guest/vmw_helper.c) moves the balloon
 to the host's target the way the daemon would, and the fake's vmw_state
 parameter shows the host's locked set next to the guest's balloon, both
 read under the balloon's lock.  After every step they must agree: same
-page count, same PFN checksum, no protocol error.
+page count, same PFN checksum, no protocol error, and the same set of 2 MB
+pages (the host's BATCHED_2M_LOCKed set against the balloon's huge pages).
 
 vmware-detect: QEMU made to look like VMware (vmport, no CPUID hypervisor
 bit, a VMware SMBIOS serial): Linux detects VMware, our transport sends
@@ -125,8 +126,9 @@ class Vmw:
                 what, ' | '.join(out.strip().splitlines()[-3:])))
         return out
 
-    def agree(self, what, pages=None):
-        """Host and guest views are the same set of pages."""
+    def agree(self, what, pages=None, huge=None):
+        """Host and guest views are the same set of pages; @huge: expected
+        (2 MB pages, 4 KiB pages) locked."""
         v = self.views()
         bad = []
         if v['host_session'] != 1 or v['guest_bound'] != 1:
@@ -147,18 +149,28 @@ class Vmw:
             bad.append('guest broken %d, reset %d' % (v['guest_broken'], v['guest_reset']))
         if pages is not None and v['host_locked'] != pages:
             bad.append('%d pages locked, expected %d' % (v['host_locked'], pages))
+        # The 2 MB pages among them (host_locked counts their frames too).
+        if not v['host_2m'] == v['guest_huge'] == v['guest_told_2m'] or \
+                not v['host_2m_sum'] == v['guest_huge_sum'] == v['guest_told_2m_sum']:
+            bad.append('2 MB pages: host locks %d (sum %#x), the balloon holds %d (%#x), the '
+                       'transport told %d (%#x)' % (v['host_2m'], v['host_2m_sum'], v['guest_huge'],
+                                                    v['guest_huge_sum'], v['guest_told_2m'],
+                                                    v['guest_told_2m_sum']))
+        if huge is not None and (v['host_2m'], v['host_locked'] - 512 * v['host_2m']) != huge:
+            bad.append('%d pages of 2 MB and %d of 4 KiB locked, expected %d and %d' % (
+                v['host_2m'], v['host_locked'] - 512 * v['host_2m'], huge[0], huge[1]))
         if bad:
             raise Fail('%s: host and guest disagree: %s' % (what, '; '.join(bad)))
-        log('#   %s: host and guest agree on %d pages (sum %#x)' % (
-            what, v['host_locked'], v['host_sum']))
+        log('#   %s: host and guest agree on %d pages (sum %#x), %d of them in 2 MB pages' % (
+            what, v['host_locked'], v['host_sum'], v['host_2m']))
         return v
 
-    def target(self, pages, what):
+    def target(self, pages, what, huge=None):
         """Host target @pages; wait until the guest has it, then follow."""
         self.fake(target=pages)
         self.wait(lambda st: st['target'] == pages, '%s: guest sees target %d' % (what, pages))
         out = self.follow(what)
-        return self.agree(what, pages), out
+        return self.agree(what, pages, huge), out
 
     def events(self):
         return [tuple(int(x) for x in l.split()[1:3])
@@ -236,9 +248,74 @@ def _broken(v, knob, value, pattern, what):
         what, before, m[-1] if m else '?'))
 
 
+def _two_mb(v):
+    """2 MB pages granted, from 8 of them and none of 4 KiB: a target that
+    is not a multiple of 2 MB, less than 2 MB back, a 2 MB page cut up, no
+    2 MB block to be had, refused 2 MB pages; back to 16 MiB at the end."""
+    shim_refused = lambda: v.state()['refused_pages']     # noqa: E731
+    vw0 = v.views()
+    vw, _ = v.target(16384, '2 MB inflate to 64 MiB', huge=(32, 0))
+    if vw['cmd_batched_lock'] != vw0['cmd_batched_lock'] or vw['cmd_2m_lock'] == vw0['cmd_2m_lock']:
+        raise Fail('2 MB inflate: %d BATCHED_2M_LOCKs, %d BATCHED_LOCKs' % (
+            vw['cmd_2m_lock'] - vw0['cmd_2m_lock'], vw['cmd_batched_lock'] - vw0['cmd_batched_lock']))
+    v.target(16384 + 300, 'not a multiple of 2 MB: 4 KiB pages for the rest', huge=(32, 300))
+    v.target(16384 + 100, 'less than 2 MB back: 4 KiB pages first', huge=(32, 100))
+    vw0 = v.views()
+    vw, _ = v.target(16384 - 100, 'more 4 KiB pages back than held: a 2 MB page cut up', huge=(31, 412))
+    if vw['cmd_2m_unlock'] == vw0['cmd_2m_unlock']:
+        raise Fail('cut up: no BATCHED_2M_UNLOCK')
+    v.run('echo 1 > %s/test_huge_alloc_fail' % SHIM)
+    v.target(16384 - 100 + 1024, 'no 2 MB block to be had: 4 KiB pages', huge=(31, 1436))
+    v.run('echo 0 > %s/test_huge_alloc_fail' % SHIM)
+    # Every 3rd 2 MB page refused: the others make up for them.
+    vw0, r0 = v.views(), shim_refused()
+    v.fake(refuse_2m_every=3)
+    vw, _ = v.target(16384 - 100 + 1024 + 20 * 512, 'every 3rd 2 MB page refused', huge=(51, 1436))
+    n = vw['host_refused_2m'] - vw0['host_refused_2m']
+    if not n or shim_refused() - r0 != 512 * n:
+        raise Fail('2 MB refusals: the host refused %d, the shim counts %d pages' % (n, shim_refused() - r0))
+    # Every one refused: after 16 (vmw_balloon's limit) the call goes on in 4 KiB pages.
+    vw0 = vw
+    v.fake(refuse_2m_every=1)
+    vw, _ = v.target(16384 - 100 + 1024 + 24 * 512, 'every 2 MB page refused: 4 KiB pages',
+                     huge=(51, 1436 + 4 * 512))
+    if vw['host_refused_2m'] - vw0['host_refused_2m'] < 16:
+        raise Fail('only %d 2 MB pages refused' % (vw['host_refused_2m'] - vw0['host_refused_2m']))
+    v.fake(refuse_2m_every=0)
+    vw, _ = v.target(4096, 'deflate to 16 MiB: 2 MB pages first')
+    if vw['host_2m'] * 512 > 4096 or not vw['host_2m']:
+        raise Fail('deflate to 16 MiB left %d pages of 2 MB' % vw['host_2m'])
+
+
+def _oom_2m(v):
+    """OOM with 2 MB pages in the balloon: the notifier gives them back
+    (SET_OOM's default, 64 MiB a call: whole 2 MB pages first), telling
+    the host; then back to 160 MiB."""
+    # About 150 MiB left to the guest, then 250 MiB written to tmpfs.
+    free = v.sh.meminfo()['MemAvailable'] // 4 - 150 * 256
+    if free < 512:
+        raise Fail('OOM: only %d KiB available with 160 MiB loaned' % v.sh.meminfo()['MemAvailable'])
+    pages = 40960 + free // 512 * 512
+    vw0, _ = v.target(pages, 'OOM: inflate to %d MiB' % (pages // 256))
+    freed0 = v.state()['oom_freed']
+    v.run('dd if=/dev/zero of=/tmp/oom-fill bs=1M count=250 2>&1 | tail -n 1', timeout=120)
+    st, vw = v.state(), v.agree('OOM: 250 MiB written to tmpfs')
+    freed = st['oom_freed'] - freed0
+    if not freed or vw['host_locked'] != pages - freed or \
+            vw['host_2m'] != max(0, vw0['host_2m'] - freed // 512):
+        raise Fail('OOM: the notifier freed %d pages; the host locks %d, %d in 2 MB pages '
+                   '(had %d, %d)' % (freed, vw['host_locked'], vw['host_2m'], pages, vw0['host_2m']))
+    log('#   OOM: the notifier gave back %d pages (%d of 2 MB), the host was told' % (
+        freed, vw0['host_2m'] - vw['host_2m']))
+    v.run('rm -f /tmp/oom-fill')
+    v.events()
+    v.target(40960, 'after the OOM, back to 160 MiB')
+
+
 @vmw_scenario('vmware-fakehost',
-              'fake VMware host: declined BUSY next to virtio, batched and single-page locks, refusals, RESET mid-inflate, target '
-              'above RAM, garbage and silent hosts, declines, unload; host and guest views agree')
+              'fake VMware host: declined BUSY next to virtio, batched and single-page locks, refusals, 2 MB pages '
+              '(4 KiB fallback, cut up, refused), RESET mid-inflate, target above RAM, garbage and silent hosts, '
+              'declines, unload; host and guest views agree')
 def sc_vmware_fakehost(env):
     def body(g, v):
         insmod_hooks(v)
@@ -266,11 +343,14 @@ def sc_vmware_fakehost(env):
         _declines(v, 'vmw_silent=1', D_REFUSED, -1, 'START unanswered')
         _declines(v, 'vmw_garbage=0x1234', D_BAD_ANSWER, 0x1234, 'START answers garbage')
 
+        # The host grants 2 MB pages, but until the 2 MB steps below no
+        # 2 MB block can be allocated: every inflate falls back to 4 KiB.
+        v.run('echo 1 > %s/test_huge_alloc_fail' % SHIM)
         v.run('insmod %s' % FAKE_KO)
         st = v.state()
         if st['transport'] != T_VMWARE or st['host_page_size'] != 4096 or \
-                st['transport_flags'] != TF_BATCHED | TF_HOST_2M:
-            raise Fail('bound: %s (expected vmware, 4096, BATCHED|HOST_2M)' % st)
+                st['transport_flags'] != TF_BATCHED | TF_HOST_2M | TF_2M:
+            raise Fail('bound: %s (expected vmware, 4096, BATCHED|HOST_2M|2M_PAGES)' % st)
         vw = v.views()
         if vw['host_caps'] != CAP_BASIC | CAP_BATCHED | CAP_2M | CAP_TARGET64 or \
                 vw['guest_id'] != 1 or vw['limit'] != ram:
@@ -279,7 +359,7 @@ def sc_vmware_fakehost(env):
         v.agree('bound', 0)
 
         # Batched: in and out.
-        vw, _ = v.target(16384, 'batched inflate 64 MiB')
+        vw, _ = v.target(16384, 'batched inflate 64 MiB, no 2 MB block to be had', huge=(0, 16384))
         if not vw['cmd_batched_lock'] or vw['cmd_lock']:
             raise Fail('batched inflate used %d batched and %d single locks' % (
                 vw['cmd_batched_lock'], vw['cmd_lock']))
@@ -326,9 +406,16 @@ def sc_vmware_fakehost(env):
         v.wait(lambda st: st['host_resets'] == 2 and st['transport_flags'] & TF_BATCHED,
                'batched again')
         v.events()
-        v.target(4096, 'batched refill to 16 MiB')
+        # 2 MB pages from here on: the host's 2M set must be the balloon's.
+        v.run('echo 0 > %s/test_huge_alloc_fail' % SHIM)
+        if not v.state()['transport_flags'] & TF_2M:
+            raise Fail('renegotiated with 2 MB pages granted, but no TF_2M_PAGES')
+        v.target(4096, 'batched refill to 16 MiB in 2 MB pages', huge=(8, 0))
+        _two_mb(v)
 
-        # RESET mid-inflate, after 3000 more pages.
+        # RESET mid-inflate, after 3000 more pages, 2 MB ones among them.
+        if not v.views()['host_2m']:
+            raise Fail('no 2 MB page locked before the reset')
         v.fake(reset_after=3000)
         vw, out = v.target(40960, 'RESET mid-inflate, refilled to 160 MiB')
         st = v.state()
@@ -337,6 +424,8 @@ def sc_vmware_fakehost(env):
         evs = [val for t, val in v.events() if t == EV_RESET]
         if not evs or not 3000 <= evs[-1] <= 4096 + 3000 + 512:
             raise Fail('RESET event values %s (expected the ~%d pages forgotten)' % (evs, 4096 + 3000))
+        if not vw['host_2m']:
+            raise Fail('refill after the reset: no 2 MB page (renegotiated: %#x)' % vw['host_caps'])
         log('#   reset mid-inflate: %d pages forgotten; %s' % (evs[-1], out.strip().splitlines()[0]))
 
         # A target above guest RAM: clamped to it, logged once.
@@ -349,14 +438,18 @@ def sc_vmware_fakehost(env):
             raise Fail('clamp: raw %d, clamped %d times, logged %d times (expected once)' % (
                 vw['guest_raw_target'], vw['guest_clamped'], n))
         v.target(40960, 'back below RAM')
+        _oom_2m(v)
 
-        # Unload with pages loaned: all unlocked, the session closed.
+        # Unload with pages loaned, 2 MB ones among them: all unlocked, the
+        # session closed.
+        if not v.views()['host_2m']:
+            raise Fail('no 2 MB page locked before the unload')
         v.run('rmmod memballoon_fakehost')
         st = v.state()
         text = v.run('dmesg')
-        m = re.findall(r'exit: (\d+) pages still locked, (\d+) protocol errors, \d+ resets, (\d+) closes',
-                       text)
-        if not m or m[-1] != ('0', '0', '1') or (st['transport'], st['actual']) != (T_SIMULATE, 0):
+        m = re.findall(r'exit: (\d+) pages still locked, (\d+) protocol errors, \d+ resets, (\d+) closes '
+                       r'\((\d+) of 2 MB\)', text)
+        if not m or m[-1] != ('0', '0', '1', '0') or (st['transport'], st['actual']) != (T_SIMULATE, 0):
             raise Fail('unload with 160 MiB loaned: fake says %s, state %s' % (m[-1:] or '?', st))
         if v.memtotal() != mem0:
             raise Fail('MemTotal %d kB after unload, %d before' % (v.memtotal(), mem0))

@@ -7,14 +7,19 @@
  * the backdoor protocol of src/kmod/vmware.h says a host does: START
  * grants what it offers of what the guest asks, GET_TARGET returns the
  * target, LOCK and UNLOCK (single or batched, with a status per page)
- * maintain the set of locked PFNs.  A host reset forgets that set and
- * closes the session: every command but START then answers RESET.
+ * maintain the set of locked PFNs, BATCHED_2M_LOCK and _UNLOCK a set of
+ * locked 2 MB pages apart from it (a 2 MB page must be aligned, and none of
+ * its frames locked alone).  A host reset forgets both sets and closes the
+ * session: every command but START then answers RESET.
  *
  * Knobs, in /sys/module/memballoon_fakehost/parameters/ (or at insmod):
  *   vmw_target        target in pages (no clamp: may be above RAM)
  *   vmw_caps          capabilities offered at the next START
  *   vmw_refuse_every  refuse every Nth page locked (PPN_PINNED), 0: none
  *   vmw_keep_every    refuse every Nth page unlocked (PPN_PINNED)
+ *   vmw_refuse_2m_every  refuse every Nth 2 MB page locked (PPN_PINNED);
+ *                     2 MB pages are granted when vmw_caps offers
+ *                     MB_VMW_CAP_BATCHED_2M
  *   vmw_reset_after   after N more pages locked, reset at the next LOCK
  *                     (once; reads 0 again afterwards)
  *   vmw_reset_now     write 1: reset now
@@ -25,8 +30,12 @@
  *   vmw_state         read: the host's view and the guest's, one line of
  *                     key=value, both taken under the balloon's lock
  *
+ * In vmw_state host_locked and host_sum count both sets (a 2 MB page as
+ * its 512 frames and one mb_vmw_pfn_hash_2m() term), host_2m and
+ * host_2m_sum the 2 MB set alone.
+ *
  * Not done: the doorbell (offered if asked for in vmw_caps, never rung:
- * it would need VMCI) and the 2 MB commands (answer CMD_INVALID).
+ * it would need VMCI).
  */
 #define pr_fmt(fmt) "fake_vmw: " fmt
 
@@ -61,6 +70,10 @@ module_param_named(vmw_keep_every, fv_keep_every, uint, 0644);
 MODULE_PARM_DESC(vmw_keep_every, "VMware fake: refuse every Nth page unlocked");
 
 
+static unsigned int fv_refuse_2m_every;
+module_param_named(vmw_refuse_2m_every, fv_refuse_2m_every, uint, 0644);
+MODULE_PARM_DESC(vmw_refuse_2m_every, "VMware fake: refuse every Nth 2 MB page locked");
+
 static unsigned int fv_start_status;
 module_param_named(vmw_start_status, fv_start_status, uint, 0644);
 MODULE_PARM_DESC(vmw_start_status, "VMware fake: START answers this status");
@@ -77,9 +90,14 @@ MODULE_PARM_DESC(vmw_silent, "VMware fake: every command answers all ones");
  * struct fake_vmw - the host's state, under @lock
  * @lock:	protects everything here
  * @locked:	bitmap of locked PFNs, @max_pfn bits
+ * @locked_2m:	bitmap of locked 2 MB pages, by PFN >> MB_VMW_2M_ORDER
  * @max_pfn:	end of RAM
- * @nr_locked:	bits set in @locked
- * @sum:	sum of mb_vmw_pfn_hash() over them
+ * @nr_locked:	frames locked: bits set in @locked, and MB_VMW_2M_FRAMES
+ *		for each bit set in @locked_2m
+ * @sum:	sum of mb_vmw_pfn_hash() over @locked and mb_vmw_pfn_hash_2m()
+ *		over @locked_2m
+ * @nr_2m:	bits set in @locked_2m
+ * @sum_2m:	sum of mb_vmw_pfn_hash_2m() over them
  * @session:	START succeeded and no reset since
  * @granted:	capabilities granted at that START
  * @guest_id:	GUEST_ID's argument
@@ -88,6 +106,7 @@ MODULE_PARM_DESC(vmw_silent, "VMware fake: every command answers all ones");
  * @starts:	successful STARTs
  * @closes:	STARTs with no capabilities (the guest left)
  * @refused:	pages refused on LOCK
+ * @refused_2m:	2 MB pages refused on BATCHED_2M_LOCK
  * @kept:	pages refused on UNLOCK
  * @proto_errors: guest mistakes: locking a locked page, unlocking an
  *		unlocked one, an invalid PFN, a status not cleared, a
@@ -95,14 +114,18 @@ MODULE_PARM_DESC(vmw_silent, "VMware fake: every command answers all ones");
  * @since_arm:	pages locked since vmw_reset_after was last seen at 0
  * @nr_refuse:	pages considered for vmw_refuse_every
  * @nr_keep:	pages considered for vmw_keep_every
+ * @nr_refuse_2m: 2 MB pages considered for vmw_refuse_2m_every
  * @cmds:	commands received, by number (the last slot: unknown)
  */
 struct fake_vmw {
 	spinlock_t lock;	/* everything here */
 	unsigned long *locked;
+	unsigned long *locked_2m;
 	unsigned long max_pfn;
 	u64 nr_locked;
 	u64 sum;
+	u64 nr_2m;
+	u64 sum_2m;
 	bool session;
 	unsigned long granted;
 	unsigned long guest_id;
@@ -111,11 +134,13 @@ struct fake_vmw {
 	u64 starts;
 	u64 closes;
 	u64 refused;
+	u64 refused_2m;
 	u64 kept;
 	u64 proto_errors;
 	u64 since_arm;
 	u64 nr_refuse;
 	u64 nr_keep;
+	u64 nr_refuse_2m;
 	u64 cmds[MB_VMW_CMD_NR + 1];
 };
 
@@ -126,8 +151,11 @@ static void fv_reset_locked(void)
 {
 	lockdep_assert_held(&fv.lock);
 	bitmap_zero(fv.locked, fv.max_pfn);
+	bitmap_zero(fv.locked_2m, fv.max_pfn >> MB_VMW_2M_ORDER);
 	fv.nr_locked = 0;
 	fv.sum = 0;
+	fv.nr_2m = 0;
+	fv.sum_2m = 0;
 	fv.session = false;
 	fv.resets++;
 }
@@ -188,7 +216,8 @@ static unsigned long fv_lock_one(u64 pfn)
 		fv.proto_errors++;
 		return MB_VMW_ERR_PPN_INVALID;
 	}
-	if (test_bit(pfn, fv.locked)) {
+	if (test_bit(pfn, fv.locked) ||
+	    test_bit(pfn >> MB_VMW_2M_ORDER, fv.locked_2m)) {
 		fv.proto_errors++;
 		return MB_VMW_ERR_PPN_LOCKED;
 	}
@@ -219,8 +248,57 @@ static unsigned long fv_unlock_one(u64 pfn)
 	return MB_VMW_OK;
 }
 
-/* BATCHED_LOCK / BATCHED_UNLOCK: @list_pfn holds @n entries. */
-static unsigned long fv_batch(bool lock, unsigned long list_pfn,
+/* A 2 MB page: aligned, inside RAM, and no frame of it locked alone. */
+static unsigned long fv_lock_2m(u64 pfn)
+{
+	u64 idx = pfn >> MB_VMW_2M_ORDER;
+
+	if (pfn & (MB_VMW_2M_FRAMES - 1) ||
+	    pfn + MB_VMW_2M_FRAMES > fv.max_pfn || !pfn_valid(pfn)) {
+		fv.proto_errors++;
+		return MB_VMW_ERR_PPN_INVALID;
+	}
+	if (test_bit(idx, fv.locked_2m) ||
+	    find_next_bit(fv.locked, pfn + MB_VMW_2M_FRAMES, pfn) <
+	    pfn + MB_VMW_2M_FRAMES) {
+		fv.proto_errors++;
+		return MB_VMW_ERR_PPN_LOCKED;
+	}
+	if (fv_refuse_2m_every && ++fv.nr_refuse_2m % fv_refuse_2m_every == 0) {
+		fv.refused_2m++;
+		return MB_VMW_ERR_PPN_PINNED;
+	}
+	__set_bit(idx, fv.locked_2m);
+	fv.nr_2m++;
+	fv.sum_2m += mb_vmw_pfn_hash_2m(pfn);
+	fv.nr_locked += MB_VMW_2M_FRAMES;
+	fv.sum += mb_vmw_pfn_hash_2m(pfn);
+	fv.since_arm += MB_VMW_2M_FRAMES;
+	return MB_VMW_OK;
+}
+
+static unsigned long fv_unlock_2m(u64 pfn)
+{
+	u64 idx = pfn >> MB_VMW_2M_ORDER;
+
+	if (pfn & (MB_VMW_2M_FRAMES - 1) || pfn >= fv.max_pfn ||
+	    !test_bit(idx, fv.locked_2m)) {
+		fv.proto_errors++;
+		return MB_VMW_ERR_PPN_UNLOCKED;
+	}
+	__clear_bit(idx, fv.locked_2m);
+	fv.nr_2m--;
+	fv.sum_2m -= mb_vmw_pfn_hash_2m(pfn);
+	fv.nr_locked -= MB_VMW_2M_FRAMES;
+	fv.sum -= mb_vmw_pfn_hash_2m(pfn);
+	return MB_VMW_OK;
+}
+
+/*
+ * BATCHED_LOCK / BATCHED_UNLOCK (@huge: the 2M ones): @list_pfn holds @n
+ * entries.
+ */
+static unsigned long fv_batch(bool lock, bool huge, unsigned long list_pfn,
 			      unsigned long n)
 {
 	unsigned long i;
@@ -237,8 +315,12 @@ static unsigned long fv_batch(bool lock, unsigned long list_pfn,
 
 		if (e[i] & MB_VMW_ENTRY_STATUS_MASK)
 			fv.proto_errors++;
-		e[i] = (pfn << MB_VMW_ENTRY_PFN_SHIFT) |
-		       (lock ? fv_lock_one(pfn) : fv_unlock_one(pfn));
+		if (huge)
+			e[i] = (pfn << MB_VMW_ENTRY_PFN_SHIFT) |
+			       (lock ? fv_lock_2m(pfn) : fv_unlock_2m(pfn));
+		else
+			e[i] = (pfn << MB_VMW_ENTRY_PFN_SHIFT) |
+			       (lock ? fv_lock_one(pfn) : fv_unlock_one(pfn));
 	}
 	return MB_VMW_OK;
 }
@@ -299,6 +381,7 @@ static unsigned long fv_cmd(unsigned long cmd, unsigned long arg1,
 		break;
 	case MB_VMW_CMD_LOCK:
 	case MB_VMW_CMD_BATCHED_LOCK:
+	case MB_VMW_CMD_BATCHED_2M_LOCK:
 		if (fv_reset_after && fv.since_arm >= fv_reset_after) {
 			fv_reset_after = 0;
 			fv_reset_locked();
@@ -308,18 +391,25 @@ static unsigned long fv_cmd(unsigned long cmd, unsigned long arg1,
 		}
 		fallthrough;
 	case MB_VMW_CMD_UNLOCK:
-	case MB_VMW_CMD_BATCHED_UNLOCK: {
+	case MB_VMW_CMD_BATCHED_UNLOCK:
+	case MB_VMW_CMD_BATCHED_2M_UNLOCK: {
+		bool huge = cmd == MB_VMW_CMD_BATCHED_2M_LOCK ||
+			    cmd == MB_VMW_CMD_BATCHED_2M_UNLOCK;
 		bool lock = cmd == MB_VMW_CMD_LOCK ||
-			    cmd == MB_VMW_CMD_BATCHED_LOCK;
-		bool batched = cmd == MB_VMW_CMD_BATCHED_LOCK ||
+			    cmd == MB_VMW_CMD_BATCHED_LOCK ||
+			    cmd == MB_VMW_CMD_BATCHED_2M_LOCK;
+		bool batched = huge || cmd == MB_VMW_CMD_BATCHED_LOCK ||
 			       cmd == MB_VMW_CMD_BATCHED_UNLOCK;
+		unsigned long need = huge ? MB_VMW_CAP_BATCHED |
+					    MB_VMW_CAP_BATCHED_2M :
+				     batched ? MB_VMW_CAP_BATCHED :
+					       MB_VMW_CAP_BASIC;
 
-		if (!(fv.granted & (batched ? MB_VMW_CAP_BATCHED :
-				    MB_VMW_CAP_BASIC))) {
+		if ((fv.granted & need) != need) {
 			fv.proto_errors++;
 			status = MB_VMW_ERR_CMD_INVALID;
 		} else if (batched) {
-			status = fv_batch(lock, arg1, arg2);
+			status = fv_batch(lock, huge, arg1, arg2);
 		} else if (arg2 != 1) {
 			fv.proto_errors++;
 			status = MB_VMW_ERR_CMD_INVALID;
@@ -331,7 +421,7 @@ static unsigned long fv_cmd(unsigned long cmd, unsigned long arg1,
 		break;
 	}
 	default:
-		/* 2 MB pages, the doorbell and unknown commands. */
+		/* The doorbell and unknown commands. */
 		status = MB_VMW_ERR_CMD_INVALID;
 		break;
 	}
@@ -364,14 +454,16 @@ static void fv_host_view(void *arg)
 
 	spin_lock(&fv.lock);
 	s->len += scnprintf(s->buf + s->len, PAGE_SIZE - s->len,
-			    "host_session=%d host_caps=%#lx host_locked=%llu host_sum=%#llx host_resets=%llu host_starts=%llu host_closes=%llu guest_id=%lu limit=%lu host_refused=%llu host_kept=%llu proto_errors=%llu cmd_lock=%llu cmd_unlock=%llu cmd_batched_lock=%llu cmd_batched_unlock=%llu cmd_get_target=%llu",
+			    "host_session=%d host_caps=%#lx host_locked=%llu host_sum=%#llx host_resets=%llu host_starts=%llu host_closes=%llu guest_id=%lu limit=%lu host_refused=%llu host_kept=%llu proto_errors=%llu cmd_lock=%llu cmd_unlock=%llu cmd_batched_lock=%llu cmd_batched_unlock=%llu cmd_get_target=%llu host_2m=%llu host_2m_sum=%#llx host_refused_2m=%llu cmd_2m_lock=%llu cmd_2m_unlock=%llu",
 			    fv.session, fv.granted, fv.nr_locked, fv.sum,
 			    fv.resets, fv.starts, fv.closes, fv.guest_id,
 			    fv.limit, fv.refused, fv.kept, fv.proto_errors,
 			    fv.cmds[MB_VMW_CMD_LOCK], fv.cmds[MB_VMW_CMD_UNLOCK],
 			    fv.cmds[MB_VMW_CMD_BATCHED_LOCK],
 			    fv.cmds[MB_VMW_CMD_BATCHED_UNLOCK],
-			    fv.cmds[MB_VMW_CMD_GET_TARGET]);
+			    fv.cmds[MB_VMW_CMD_GET_TARGET], fv.nr_2m, fv.sum_2m,
+			    fv.refused_2m, fv.cmds[MB_VMW_CMD_BATCHED_2M_LOCK],
+			    fv.cmds[MB_VMW_CMD_BATCHED_2M_UNLOCK]);
 	spin_unlock(&fv.lock);
 }
 
@@ -382,11 +474,12 @@ static int fv_get_state(char *buf, const struct kernel_param *kp)
 
 	mb_vmw_test_view(&v, fv_host_view, &s);
 	s.len += scnprintf(buf + s.len, PAGE_SIZE - s.len,
-			   " guest_bound=%d guest_broken=%d guest_reset=%d guest_caps=%#lx guest_pages=%llu guest_walked=%d guest_listed=%llu guest_sum=%#llx guest_told=%llu guest_told_sum=%#llx guest_host_resets=%llu guest_target=%llu guest_raw_target=%llu guest_clamped=%llu\n",
+			   " guest_bound=%d guest_broken=%d guest_reset=%d guest_caps=%#lx guest_pages=%llu guest_walked=%d guest_listed=%llu guest_sum=%#llx guest_told=%llu guest_told_sum=%#llx guest_host_resets=%llu guest_target=%llu guest_raw_target=%llu guest_clamped=%llu guest_huge=%llu guest_huge_sum=%#llx guest_told_2m=%llu guest_told_2m_sum=%#llx\n",
 			   v.bound, v.broken, v.reset, v.caps, v.nr_pages,
 			   v.walked, v.listed, v.pfn_sum, v.told_pages,
 			   v.told_sum, v.host_resets, v.target, v.raw_target,
-			   v.clamped);
+			   v.clamped, v.huge, v.huge_sum, v.told_2m,
+			   v.told_2m_sum);
 	return s.len;
 }
 
@@ -417,13 +510,19 @@ static int __init fake_vmw_init(void)
 	spin_lock_init(&fv.lock);
 	fv.max_pfn = fv_end_pfn();
 	fv.locked = vzalloc(BITS_TO_LONGS(fv.max_pfn) * sizeof(long));
-	if (!fv.locked)
+	fv.locked_2m = vzalloc(BITS_TO_LONGS(fv.max_pfn >> MB_VMW_2M_ORDER) *
+			       sizeof(long) + sizeof(long));
+	if (!fv.locked || !fv.locked_2m) {
+		vfree(fv.locked);
+		vfree(fv.locked_2m);
 		return -ENOMEM;
+	}
 	err = mb_vmw_use_fake_hv(&fv_ops);
 	if (err) {
 		pr_info("memballoon.ko refused the fake host (%d): real VMware?\n",
 			err);
 		vfree(fv.locked);
+		vfree(fv.locked_2m);
 		fv.locked = NULL;
 		return err;
 	}
@@ -437,9 +536,10 @@ static void __exit fake_vmw_exit(void)
 		return;
 	/* memballoon.ko unlocks every page through us while we answer. */
 	mb_vmw_drop_fake_hv();
-	pr_info("exit: %llu pages still locked, %llu protocol errors, %llu resets, %llu closes\n",
-		fv.nr_locked, fv.proto_errors, fv.resets, fv.closes);
+	pr_info("exit: %llu pages still locked, %llu protocol errors, %llu resets, %llu closes (%llu of 2 MB)\n",
+		fv.nr_locked, fv.proto_errors, fv.resets, fv.closes, fv.nr_2m);
 	vfree(fv.locked);
+	vfree(fv.locked_2m);
 	fv.locked = NULL;
 }
 

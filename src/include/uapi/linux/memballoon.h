@@ -158,8 +158,9 @@ struct memballoon_api {
  * @declined_error: out: the hypervisor's own answer (an hcall return code,
  *		    a VMware status) or a negative errno, 0 if none
  * @host_page_size: out: bytes per unit the host is told of (4096 for
- *		    virtio, the CMO page size for cmm, 4096 or 2 MiB for
- *		    vmware); the ABI's page counts stay in page_size units
+ *		    virtio, the CMO page size for cmm, 4096 for vmware,
+ *		    which lends 2 MiB pages too with MEMBALLOON_TF_2M_PAGES);
+ *		    the ABI's page counts stay in page_size units
  * @transport_flags: out: MEMBALLOON_TF_*
  * @host_resets:    out: times the host reset the balloon and forgot its
  *		    pages since the transport bound (each one emptied the
