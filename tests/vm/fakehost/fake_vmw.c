@@ -286,8 +286,10 @@ static unsigned long fv_batch(bool lock, unsigned long list_pfn,
 	return MB_VMW_OK;
 }
 
-/* DOORBELL_SET: register the doorbell (@context, @resource) or, with no
- * handle, unregister it. */
+/*
+ * DOORBELL_SET: register the doorbell (@context, @resource) or, with no
+ * handle, unregister it.
+ */
 static unsigned long fv_doorbell_set(unsigned long context,
 				     unsigned long resource)
 {
