@@ -18,6 +18,10 @@ loaded, and the test host is refused on a real VMware.
 
 daemon-roundtrip-vmware, daemon-floor-vmware: the daemon against the fake
 host, which sets the target instead of QMP.
+
+vmware-doorbell: the fake host grants the doorbell and rings it on each
+target change, with polls ten minutes apart; denied, refused, no VMCI and
+re-registered at resets; destroyed on unload.
 """
 
 import os
