@@ -68,7 +68,7 @@ NO_HOTPLUG_PPC = ('pseries hotplug: QEMU takes the DIMM and the device_del, but 
                   'never released; VOF, no rtas_errd/drmgr in the initramfs)')
 NO_VMWARE = 'x86-64 only (the VMware backdoor is an x86 I/O port)'
 VMWARE_SCENARIOS = ('vmware-fakehost', 'vmware-detect', 'daemon-roundtrip-vmware',
-                    'daemon-floor-vmware')
+                    'daemon-floor-vmware', 'pressure-oom-rescue-vmware')
 NO_Q35 = ('q35 with a pcie-root-port whose slot power the guest cuts (native '
           'pciehp): an x86 machine model')
 # The userspace is cross-built for arm64 and ppc64el (tests/vm/cross.py).

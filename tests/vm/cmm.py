@@ -13,12 +13,11 @@ themselves (load='none'), to choose when each one comes.
 """
 
 import re
-import time
 
 import daemon
+import hosts
 import pressure
-from daemon import KIB, brief, conf, daemon_boot, idle_at, print_changes
-from harness import BAL, MIB, Fail, boot, expect_actual, log, scenario
+from harness import BAL, Fail, boot, expect_actual, log, scenario
 
 
 @scenario('cmm-refused', 'pSeries without CMO: cmm declines (GET_STATE v3 NO_CMO), virtio '
@@ -81,94 +80,32 @@ def check_cmm_state(sh):
         raise Fail('the fake CMO host did not bind the shim: bind result %s' % out)
 
 
-@cmm_daemon_scenario('daemon-roundtrip-cmm',
-                     'memballoond on the fake CMO host: its loan request of 512 MiB is met '
-                     'exactly and back to 0; lent set equals the balloon')
-def sc_daemon_roundtrip_cmm(env):
-    def body(g, sh):
-        check_cmm_state(sh)
-        sh.start_daemon(conf(stats=dict(interval_s=1)))
-        st = sh.wait_status(idle_at(0), 'daemon idle at start')
-        transport = st['balloon'].get('transport')
-        if transport != 'cmm':
-            raise Fail('memballoonctl status says transport "%s", expected "cmm"' % transport)
-        m0 = sh.meminfo()['MemTotal']
-        t0 = time.monotonic()
-        fake_wants(sh, 512 * MIB)
-        st = sh.wait_status(idle_at(512 * KIB), 'status idle at 512 MiB', timeout=120)
-        t_in = time.monotonic() - t0
-        b = st['balloon']
-        if (b['host_target_kib'], b['target_kib'], b['reason']) != (512 * KIB, 512 * KIB, ''):
-            raise Fail('status after inflate: %s' % brief(st))
-        m1 = sh.meminfo()['MemTotal']
-        if m0 - m1 != 512 * KIB:
-            raise Fail('MemTotal %d -> %d kB, expected a drop of exactly 512 MiB' % (m0, m1))
-        v1 = compare(sh, 'daemon at 512 MiB')
-        t0 = time.monotonic()
-        fake_wants(sh, 0)
-        sh.wait_status(idle_at(0), 'status idle at 0', timeout=120)
-        t_out = time.monotonic() - t0
-        if sh.meminfo()['MemTotal'] != m0:
-            raise Fail('MemTotal after deflate %d kB, expected %d' % (
-                sh.meminfo()['MemTotal'], m0))
-        compare(sh, 'daemon at 0')
-        log('#   %s: 512 MiB met in %.1f s, back in %.1f s; %s' % (
-            env.current, t_in, t_out, v1[2:]))
-        print_changes(sh.daemon_log())
-        sh.finish()
-    daemon_boot(env, body, timeout=300, **FAKE_BOOT)
-
-
-@cmm_daemon_scenario('daemon-floor-cmm',
-                     'min_mem_mb=640, the fake CMO host asks 600 MiB: the balloon stops at the '
-                     'floor, says why; lent set equals the balloon')
-def sc_daemon_floor_cmm(env):
-    floor = 640
-
-    def body(g, sh):
-        check_cmm_state(sh)
-        sh.start_daemon(conf(balloon=dict(min_mem_mb=floor)))
-        st = sh.wait_status(idle_at(0), 'daemon idle at start')
-        want = st['balloon']['total_kib'] - floor * KIB
-        if want <= 0 or want >= 600 * KIB:
-            raise Fail('guest RAM %d KiB does not exercise the floor' % st['balloon']['total_kib'])
-        fake_wants(sh, 600 * MIB)
-        st = sh.wait_status(idle_at(want), 'balloon at RAM - floor (%d KiB)' % want, timeout=120)
-        b = st['balloon']
-        if b['host_target_kib'] != 600 * KIB or b['target_kib'] != want:
-            raise Fail('status: %s' % brief(st))
-        if 'floor' not in b['reason']:
-            raise Fail('reason does not mention the floor: "%s"' % b['reason'])
-        v = compare(sh, 'daemon at the floor')
-        if not re.search(r'would leave less than the floor', sh.daemon_log()):
-            raise Fail('no clamp warning in the log')
-        log('#   %s: host asked 600 MiB, guest gave %d MiB (RAM %d MiB - floor %d MiB); '
-            'reason "%s"; %s' % (env.current, want // KIB, b['total_kib'] // KIB, floor,
-                                 b['reason'], v[2:]))
-        sh.finish()
-    daemon_boot(env, body, timeout=300, **FAKE_BOOT)
-
-
 FAKE_STATS = '/sys/kernel/debug/memballoon_fakehost/cmm_stats'
 
 
-class FakeCmmHost(pressure.VirtioHost):
-    """pressure.oom_rescue_leg()'s host side on the fake CMO host: its loan
-    request plays QMP's balloon target, its lent bytes query-balloon's
-    view.  CMO lets the guest take pages back under pressure (the shim's
-    cmm transport says deflate_on_oom), as deflate-on-oom=on does."""
+class FakeCmmHost(hosts.Host):
+    """The host side of daemon.roundtrip(), daemon.floor() and
+    pressure.oom_rescue_leg() on the fake CMO host: its loan request plays
+    QMP's balloon target, its lent bytes query-balloon's view, and
+    memballoon_test cmm-compare checks that the lent set is the balloon.
+    CMO lets the guest take pages back under pressure (the shim's cmm
+    transport says deflate_on_oom), as deflate-on-oom=on does; lent pages
+    leave MemTotal."""
     name = 'cmm'
+    boot_timeout = 300
 
-    def boot_kw(self, load):
+    def boot_kw(self, load='shim'):
         if load != 'shim':
             raise Fail('the fake CMO host runs the shim only (leg load %s)' % load)
         return dict(FAKE_BOOT)
 
-    def set_target(self, g, sh, nbytes):
+    def bound(self, g, sh):
         check_cmm_state(sh)
         # The fake host's views are in debugfs (memballoon_test mounts it
         # itself; this reads it from the shell).
         sh.run('[ -e %s ] || mount -t debugfs debugfs /sys/kernel/debug' % FAKE_STATS)
+
+    def set_target(self, g, sh, nbytes):
         fake_wants(sh, nbytes)
 
     def loaned(self, g, sh):
@@ -177,24 +114,26 @@ class FakeCmmHost(pressure.VirtioHost):
             raise Fail('no lent_bytes in %s' % FAKE_STATS)
         return int(m.group(1))
 
-    def wait_loaned(self, g, sh, nbytes, timeout):
-        end = time.monotonic() + timeout
-        while True:
-            have = self.loaned(g, sh)
-            if have == nbytes:
-                return
-            if time.monotonic() > end:
-                raise Fail('the fake CMO host has %d bytes lent, expected %d' % (have, nbytes))
-            time.sleep(0.25)
+    def agree(self, g, sh, what, nbytes=None):
+        views = compare(sh, what)[2:]
+        if nbytes is not None and self.loaned(g, sh) != nbytes:
+            raise Fail('%s: the fake CMO host has %d bytes lent, expected %d' % (
+                what, self.loaned(g, sh), nbytes))
+        return views
 
-    def final_check(self, g, sh):
-        """The lent set equals the balloon; the daemon is stopped (SIGSTOP)
-        meanwhile, so that no step of its runs between the two reads."""
-        sh.run('kill -STOP $(cat /tmp/memballoond.pid)')
-        try:
-            return compare(sh, 'after the pressure rescue')[2:]
-        finally:
-            sh.run('kill -CONT $(cat /tmp/memballoond.pid)')
+
+@cmm_daemon_scenario('daemon-roundtrip-cmm',
+                     'memballoond on the fake CMO host: its loan request of 512 MiB is met '
+                     'exactly and back to 0; lent set equals the balloon')
+def sc_daemon_roundtrip_cmm(env):
+    daemon.roundtrip(env, FakeCmmHost())
+
+
+@cmm_daemon_scenario('daemon-floor-cmm',
+                     'min_mem_mb=640, the fake CMO host asks 600 MiB: the balloon stops at the '
+                     'floor, says why; lent set equals the balloon')
+def sc_daemon_floor_cmm(env):
+    daemon.floor(env, FakeCmmHost())
 
 
 @cmm_daemon_scenario('pressure-oom-rescue-cmm',

@@ -22,6 +22,7 @@ import time
 
 import daemon
 import harness
+import hosts
 from daemon import CONF, DLOG, KIB, brief, conf, idle_at, last_lines, loaned
 from harness import BAL, MIB, Fail, log
 
@@ -152,39 +153,16 @@ def dmesg_note(sh):
 # OOM rescue: shared with bench/pressure-compare
 # --------------------------------------------------------------------------
 
-class VirtioHost:
-    """The host side of oom_rescue_leg(): QEMU's virtio-balloon, its target
-    set over QMP ("balloon") and its view read back ("query-balloon").
-    tests/vm/cmm.py puts the fake CMO host here instead: the daemon's
-    policy does not know which transport it drives."""
-    name = 'virtio'
-
-    def boot_kw(self, load):
-        return dict(devices=[BAL_DOO], load=load)
-
-    def set_target(self, g, sh, nbytes):
-        g.set_balloon(nbytes)
-
-    def wait_loaned(self, g, sh, nbytes, timeout):
-        g.wait_actual(g.mem_bytes - nbytes, timeout=timeout)
-
-    def loaned(self, g, sh):
-        """Bytes the host sees ballooned."""
-        return loaned(g)
-
-    def final_check(self, g, sh):
-        """Compare the host's view with the balloon at the end (the daemon
-        still runs); return a line to log, or ''."""
-        return ''
-
-
-VIRTIO = VirtioHost()
+# The host side (hosts.py): QEMU's virtio-balloon with deflate-on-oom=on
+# here; cmm.py and vmware.py run the same leg on their fake hosts.  The
+# daemon's policy does not know which transport it drives.
+VIRTIO = hosts.VirtioHost(deflate_on_oom=True)
 
 
 def oom_rescue_leg(env, leg, free_mib=200, work_mib=600, hold_ms=3000, logname=None, check=None,
                    balloon_mib=None, rereach_s=0, min_available_mib=128, host=VIRTIO):
-    """One boot: a 1 GiB guest with virtio-balloon deflate-on-oom=on, the
-    balloon set by the host so that about @free_mib stay available, then
+    """One boot: a 1 GiB guest on @host (default: virtio-balloon with
+    deflate-on-oom=on), the balloon set by the host so that about @free_mib stay available, then
     daemon_helper workload @work_mib.  @leg: 'memballoond' (shim + daemon
     with the default oom settings), 'memballoond-psi' (no MemAvailable
     floor, the shim's notifier at the stock driver's 1 MiB), 'stock' (virtio_balloon), 'none' (stock driver,
@@ -196,12 +174,15 @@ def oom_rescue_leg(env, leg, free_mib=200, work_mib=600, hold_ms=3000, logname=N
     with @rereach_s, the seconds from the workload's exit until the host
     sees its target met again (None: not within @rereach_s).  Returns a
     dict of results; @check(res, sh) may raise Fail before the guest is
-    shut down.  @host: the transport's host side (VirtioHost)."""
+    shut down.  @host: the transport's host side (a hosts.Host; VIRTIO, or
+    cmm.py's and vmware.py's fake hosts, which take leg 'memballoond'
+    only)."""
     res = {'leg': leg, 'host': host.name}
     ours = leg.startswith('memballoond')
     load = 'shim' if ours else 'stock'
 
     def body(g, sh):
+        host.bound(g, sh)
         if ours:
             # memballoond-psi: no MemAvailable floor, and the shim's OOM
             # notifier frees 1 MiB a call like the stock driver's, so the

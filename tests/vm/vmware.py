@@ -16,8 +16,9 @@ START through the real backdoor, QEMU has no balloon there (port 0x5670),
 so it declines and the virtio device serves; the stock vmw_balloon is not
 loaded, and the test host is refused on a real VMware.
 
-daemon-roundtrip-vmware, daemon-floor-vmware: the daemon against the fake
-host, which sets the target instead of QMP.
+daemon-roundtrip-vmware, daemon-floor-vmware, pressure-oom-rescue-vmware:
+daemon.roundtrip(), daemon.floor() and pressure.oom_rescue_leg() with the
+fake host (FakeVmwHost) setting the target instead of QMP.
 
 vmware-doorbell: the fake host grants the doorbell and rings it on each
 target change, with polls ten minutes apart; denied, refused, no VMCI and
@@ -30,6 +31,8 @@ import time
 
 import harness
 import daemon
+import hosts
+import pressure
 from harness import BAL, MIB, Fail, log, run_cmd, scenario
 
 HELPER_SRC = os.path.join(harness.GUEST_SRC, 'vmw_helper.c')
@@ -442,9 +445,6 @@ def sc_vmware_detect(env):
 # The daemon against the fake host
 # --------------------------------------------------------------------------
 
-KIB = 1024
-
-
 def vmw_daemon_scenario(name, doc):
     NAMES.append(name)
     daemon.NAMES.append(name)       # its prepare hook builds the userspace
@@ -457,70 +457,73 @@ def host_agrees(v, pages, what):
     return v.agree(what, pages)
 
 
+class FakeVmwHost(hosts.Host):
+    """The host side of daemon.roundtrip(), daemon.floor() and
+    pressure.oom_rescue_leg() on the fake VMware host: its target
+    (vmw_target, in pages) plays QMP's balloon target, the pages it holds
+    locked query-balloon's view, and Vmw.agree() checks that they are the
+    balloon (count and PFN checksum, no protocol error).  The VMware
+    balloon stays in MemTotal, and the guest may take pages back under
+    pressure (vmw_balloon's shrinker does; the shim's vmware transport
+    says DEFLATE_BELOW_TARGET), as deflate-on-oom=on does."""
+    name = 'vmware'
+    in_totalram = True
+
+    def boot_kw(self, load='shim'):
+        if load != 'shim':
+            raise Fail('the fake VMware host runs the shim only (leg load %s)' % load)
+        return dict(load='fakehost', modargs='vmw_poll_ms=%d' % POLL_MS)
+
+    @staticmethod
+    def _vmw(g, sh):
+        v = Vmw(g)
+        v.sh = sh
+        return v
+
+    def set_target(self, g, sh, nbytes):
+        if nbytes % 4096:
+            raise Fail('%d bytes is not a whole number of VMware pages' % nbytes)
+        self._vmw(g, sh).fake(target=nbytes // 4096)
+
+    def loaned(self, g, sh):
+        return self._vmw(g, sh).views()['host_locked'] * 4096
+
+    def agree(self, g, sh, what, nbytes=None):
+        v = self._vmw(g, sh)
+        vw = v.agree(what) if nbytes is None else host_agrees(v, nbytes // 4096, what)
+        return 'the host locks %d pages, PFN sum %#x, as the balloon lists' % (
+            vw['host_locked'], vw['host_sum'])
+
+    def reset(self, g, sh):
+        v = self._vmw(g, sh)
+        n = v.state()['host_resets']
+        v.fake(reset_now=1)
+        v.wait(lambda st: st['host_resets'] == n + 1, 'the shim saw the reset')
+        if n:
+            raise Fail('the shim saw %d host resets before this one' % n)
+        return True
+
+
 @vmw_daemon_scenario('daemon-roundtrip-vmware',
                      'memballoond follows the fake VMware host to 512 MiB and back, and refills '
                      'after a host reset; host and guest agree')
 def sc_daemon_roundtrip_vmware(env):
-    def body(g, sh):
-        v = Vmw(g)
-        v.sh = sh
-        sh.start_daemon(daemon.conf())
-        st = sh.wait_status(daemon.idle_at(0), 'daemon idle at start')
-        m0 = sh.meminfo()['MemTotal']
-        if st['balloon']['transport'] != 'vmware':
-            raise Fail('status transport "%s", expected vmware' % st['balloon']['transport'])
-        t0 = time.monotonic()
-        v.fake(target=131072)
-        st = sh.wait_status(daemon.idle_at(512 * KIB), 'status idle at 512 MiB', timeout=90)
-        took = time.monotonic() - t0
-        b = st['balloon']
-        if (b['host_target_kib'], b['target_kib'], b['reason']) != (512 * KIB, 512 * KIB, ''):
-            raise Fail('status after inflate: %s' % daemon.brief(st))
-        host_agrees(v, 131072, 'daemon at 512 MiB')
-        if sh.meminfo()['MemTotal'] != m0:
-            raise Fail('MemTotal moved: the VMware balloon stays in MemTotal')
-        log('#   daemon-roundtrip-vmware: 512 MiB in %.1f s (host poll %d ms)' % (took, POLL_MS))
-        v.fake(target=0)
-        sh.wait_status(daemon.idle_at(0), 'status idle at 0', timeout=90)
-        host_agrees(v, 0, 'daemon back at 0')
-        # A host reset: the shim forgets the pages, the daemon refills.
-        v.fake(target=65536)
-        sh.wait_status(daemon.idle_at(256 * KIB), 'status idle at 256 MiB', timeout=90)
-        v.fake(reset_now=1)
-        v.wait(lambda st: st['host_resets'] == 1, 'the shim saw the reset')
-        sh.wait_status(daemon.idle_at(256 * KIB), 'refilled to 256 MiB after the reset', timeout=90)
-        host_agrees(v, 65536, 'daemon refilled after a host reset')
-        daemon.print_changes(sh.daemon_log())
-        sh.finish()
-    daemon.daemon_boot(env, body, load='fakehost', modargs='vmw_poll_ms=%d' % POLL_MS)
+    daemon.roundtrip(env, FakeVmwHost())
 
 
 @vmw_daemon_scenario('daemon-floor-vmware',
                      'min_mem_mb=640, the fake VMware host asks 600 MiB: the balloon stops at the '
                      'floor, says why, the host holds exactly that')
 def sc_daemon_floor_vmware(env):
-    floor = 640
+    daemon.floor(env, FakeVmwHost())
 
-    def body(g, sh):
-        v = Vmw(g)
-        v.sh = sh
-        sh.start_daemon(daemon.conf(balloon=dict(min_mem_mb=floor)))
-        st = sh.wait_status(daemon.idle_at(0), 'daemon idle at start')
-        want = st['balloon']['total_kib'] - floor * KIB
-        if want <= 0 or want >= 600 * KIB:
-            raise Fail('guest RAM %d KiB does not exercise the floor' % st['balloon']['total_kib'])
-        v.fake(target=600 * 256)
-        st = sh.wait_status(daemon.idle_at(want), 'balloon at RAM - floor (%d KiB)' % want, timeout=90)
-        b = st['balloon']
-        if b['host_target_kib'] != 600 * KIB or 'floor' not in b['reason']:
-            raise Fail('status: %s' % daemon.brief(st))
-        host_agrees(v, want // 4, 'daemon at the floor')
-        if not re.search(r'would leave less than the floor', sh.daemon_log()):
-            raise Fail('no clamp warning in the log')
-        log('#   daemon-floor-vmware: host asked 600 MiB, guest gave %d MiB; reason "%s"' % (
-            want // KIB, b['reason']))
-        sh.finish()
-    daemon.daemon_boot(env, body, load='fakehost', modargs='vmw_poll_ms=%d' % POLL_MS)
+
+@vmw_daemon_scenario('pressure-oom-rescue-vmware',
+                     'pressure-oom-rescue on the fake VMware host (its target as the host\'s '
+                     'target): no OOM kill, the balloon shrinks; host and guest agree')
+def sc_pressure_oom_rescue_vmware(env):
+    pressure.oom_rescue_leg(env, 'memballoond', check=pressure.oom_rescue_check(env.current),
+                            host=FakeVmwHost())
 
 
 # --------------------------------------------------------------------------
