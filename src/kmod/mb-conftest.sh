@@ -115,6 +115,40 @@ int mb_probe(struct virtio_device *vdev, struct virtqueue **vqs)
 }
 '
 
+# The VMCI doorbell (vmware.c), reached with symbol_get() so that
+# memballoon.ko does not depend on vmw_vmci: the prototypes, flags and
+# handle as vmware.c uses them.  Whether vmw_vmci is built does not
+# matter here (symbol_get() finds out at run time).
+probe MB_HAVE_VMCI_DOORBELL 'VMCI doorbell API (vmci_doorbell_create/destroy)' '
+#include <linux/module.h>
+#include <linux/vmw_vmci_defs.h>
+#include <linux/vmw_vmci_api.h>
+static void cb(void *data)
+{
+}
+int mb_probe(void);
+int mb_probe(void)
+{
+	int (*create)(struct vmci_handle *h, u32 flags, u32 priv_flags,
+		      vmci_callback notify_cb, void *client_data);
+	int (*destroy)(struct vmci_handle h);
+	struct vmci_handle h = VMCI_INVALID_HANDLE;
+	u32 ids[2] = { VMCI_INVALID_ID, VMCI_INVALID_ID };
+	int r;
+
+	create = symbol_get(vmci_doorbell_create);
+	destroy = symbol_get(vmci_doorbell_destroy);
+	r = create(&h, VMCI_FLAG_DELAYED_CB, VMCI_PRIVILEGE_FLAG_RESTRICTED,
+		   cb, NULL);
+	ids[0] = h.context;
+	ids[1] = h.resource;
+	destroy(h);
+	symbol_put(vmci_doorbell_create);
+	symbol_put(vmci_doorbell_destroy);
+	return r == VMCI_SUCCESS && ids[0] != ids[1];
+}
+'
+
 # The balloon options this kernel was configured with.
 unknown=
 if [ -r "$MB_AUTOCONF" ]; then

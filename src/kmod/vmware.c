@@ -7,19 +7,29 @@
  * the capabilities we can use, then GUEST_ID) and bind as the balloon's
  * transport; a delayed work polls GET_TARGET every vmw_poll_ms (1 s, the
  * stock driver's period) and turns a new target into a TARGET event: the
- * daemon decides, as with virtio.  Pages go to the host with BATCHED_LOCK
- * (up to MB_VMW_BATCH_MAX on one page-list page, one status per page) or,
- * when the host does not offer batching, one LOCK per page.  When the host
+ * daemon decides, as with virtio.  When the host grants the doorbell
+ * (signalled wakeup) and vmw_vmci is loaded, it also rings a VMCI doorbell
+ * whenever its target changes, and the work reads the target at once; the
+ * poll stays as a fallback, as in the stock driver.  Pages go to the host
+ * with BATCHED_LOCK (up to MB_VMW_BATCH_MAX on one page-list page, one
+ * status per page) or, when the host does not offer batching, one LOCK per
+ * page.  When the host
  * grants 2 MB pages (with batching, as the stock driver has it) the core
  * lends those first (mb_transport_ops.huge_order) and they go with
  * BATCHED_2M_LOCK/UNLOCK, one entry per 2 MB page.  Pages the host
  * refuses are handed back to the core (its refused list on inflate, its
  * kept list on deflate), whatever their size.
  *
- * What we do not use: the VMCI doorbell (it needs
- * vmw_vmci, and the test host cannot ring it, so we poll and do not ask for
- * it), and the host's target in the LOCK/UNLOCK answers (the next poll
- * reads the same).
+ * The doorbell is VMCI's, and memballoon.ko loads on every x86-64 guest,
+ * most not VMware: so vmw_vmci's functions are taken with symbol_get()
+ * when a session opens, never linked.  Without vmw_vmci (or without the
+ * host's grant, or when DOORBELL_SET fails) the target is polled only; the
+ * kernel log says which once, and MEMBALLOON_TF_DOORBELL shows it.  A
+ * doorbell is destroyed when the host resets (it forgot it) and made again
+ * after the new START, and destroyed on unbind.
+ *
+ * What we do not use: the host's target in the LOCK/UNLOCK answers (the
+ * next poll reads the same).
  *
  * The host may answer any command with RESET: it forgot every page.  Then
  * nothing more goes to it, the work forgets the balloon's pages without
@@ -48,6 +58,13 @@
 #include "shim.h"
 #include "vmware.h"
 
+/* mb_compat.h (through shim.h) says whether the VMCI API is as we use it. */
+#ifndef MB_HAVE_VMCI_DOORBELL
+#error "memballoon: this kernel's VMCI doorbell API is not the one vmware.c knows (see mb_compat.h.log)"
+#endif
+#include <linux/vmw_vmci_defs.h>
+#include <linux/vmw_vmci_api.h>
+
 /* What we ask for. */
 #define MB_VMW_CAPS_WANTED	(MB_VMW_CAP_BASIC | MB_VMW_CAP_BATCHED | \
 				 MB_VMW_CAP_BATCHED_2M | MB_VMW_CAP_TARGET_64)
@@ -58,10 +75,8 @@
  */
 #define MB_VMW_FIRST_STEP	64
 
+/* vmw_poll_ms, defined with the polling below. */
 static unsigned int mb_vmw_poll_ms = 1000;
-module_param_named(vmw_poll_ms, mb_vmw_poll_ms, uint, 0644);
-MODULE_PARM_DESC(vmw_poll_ms,
-		 "VMware: ms between two GET_TARGET polls (default 1000, as the stock vmw_balloon; at least 10)");
 
 /**
  * struct mb_vmw - the VMware transport
@@ -89,9 +104,15 @@ MODULE_PARM_DESC(vmw_poll_ms,
  * @told_2m:	(test builds) 2 MB pages among them (@hv_lock)
  * @told_2m_sum: (test builds) mb_vmw_pfn_hash_2m() sum over those
  * @poll_work:	GET_TARGET poll and reset handling
+ * @bell_on:	a doorbell exists and the host has its handle (@hv_lock)
+ * @bell_retry:	the host granted the doorbell but vmw_vmci is not loaded:
+ *		each poll tries again (@hv_lock)
+ * @bell_said:	what the kernel log last said of the doorbell (@hv_lock)
+ * @bell_context: the doorbell's VMCI handle, while @bell_on
+ * @bell_resource: ditto
  *
- * @broken, @gone, @reset and @stop are written under @hv_lock and read with
- * READ_ONCE where @hv_lock is not held.
+ * @broken, @gone, @reset, @stop and @bell_on are written under @hv_lock
+ * and read with READ_ONCE where @hv_lock is not held.
  */
 struct mb_vmw {
 	struct mb_transport tp;
@@ -118,6 +139,11 @@ struct mb_vmw {
 	u64 told_2m_sum;
 #endif
 	struct delayed_work poll_work;
+	bool bell_on;
+	bool bell_retry;
+	int bell_said;
+	u32 bell_context;
+	u32 bell_resource;
 };
 
 static struct mb_vmw mb_vmw;
@@ -157,9 +183,64 @@ static unsigned long mb_vmw_real_cmd(unsigned long cmd, unsigned long arg1,
 	return status;
 }
 
+/*
+ * vmw_vmci's doorbell functions, taken with symbol_get() so that the module
+ * does not depend on vmw_vmci.  The reference on vmci_doorbell_destroy
+ * (so on vmw_vmci) is held from a doorbell's creation to its destruction;
+ * there is at most one (@hv_lock).
+ */
+static typeof(&vmci_doorbell_destroy) mb_vmw_vmci_destroy;
+
+static int mb_vmw_real_bell_create(void (*ring)(void *data), void *data,
+				   u32 *ret_context, u32 *ret_resource)
+{
+	struct vmci_handle handle = VMCI_INVALID_HANDLE;
+	typeof(&vmci_doorbell_create) create;
+	int r;
+
+	if (WARN_ON_ONCE(mb_vmw_vmci_destroy))
+		return -EBUSY;
+	create = symbol_get(vmci_doorbell_create);
+	if (!create)
+		return -ENODEV;
+	mb_vmw_vmci_destroy = symbol_get(vmci_doorbell_destroy);
+	if (!mb_vmw_vmci_destroy) {
+		symbol_put(vmci_doorbell_create);
+		return -ENODEV;
+	}
+	/*
+	 * DELAYED_CB: @ring runs from VMCI's work item rather than its
+	 * interrupt tasklet, as for the stock driver; it sleeps in neither.
+	 */
+	r = create(&handle, VMCI_FLAG_DELAYED_CB, VMCI_PRIVILEGE_FLAG_RESTRICTED,
+		   ring, data);
+	symbol_put(vmci_doorbell_create);
+	if (r != VMCI_SUCCESS) {
+		pr_debug("vmci_doorbell_create: VMCI error %d\n", r);
+		symbol_put(vmci_doorbell_destroy);
+		mb_vmw_vmci_destroy = NULL;
+		return -EIO;
+	}
+	*ret_context = handle.context;
+	*ret_resource = handle.resource;
+	return 0;
+}
+
+/* vmci_doorbell_destroy() waits for a callback under way. */
+static void mb_vmw_real_bell_destroy(u32 context, u32 resource)
+{
+	if (WARN_ON_ONCE(!mb_vmw_vmci_destroy))
+		return;
+	mb_vmw_vmci_destroy(vmci_make_handle(context, resource));
+	symbol_put(vmci_doorbell_destroy);
+	mb_vmw_vmci_destroy = NULL;
+}
+
 static const struct mb_vmw_hv_ops mb_vmw_real_hv = {
 	.detect	= mb_vmw_real_detect,
 	.cmd	= mb_vmw_real_cmd,
+	.bell_create	= mb_vmw_real_bell_create,
+	.bell_destroy	= mb_vmw_real_bell_destroy,
 };
 
 /* ---- talking to the host (@hv_lock held) -------------------------------- */
@@ -235,6 +316,13 @@ static long mb_vmw_call(struct mb_vmw *vmw, unsigned long cmd,
 	return status;
 }
 
+/* The doorbell is asked for only where there is a way to make one. */
+static unsigned long mb_vmw_caps_wanted(struct mb_vmw *vmw)
+{
+	return MB_VMW_CAPS_WANTED |
+	       (vmw->hv->bell_create ? MB_VMW_CAP_DOORBELL : 0);
+}
+
 /**
  * mb_vmw_start() - open a session: START, then GUEST_ID
  * @vmw:	the transport, @hv_lock held
@@ -249,8 +337,8 @@ static int mb_vmw_start(struct mb_vmw *vmw, long *ret_status)
 	unsigned long status, caps = 0;
 
 	lockdep_assert_held(&vmw->hv_lock);
-	status = vmw->hv->cmd(MB_VMW_CMD_START, MB_VMW_CAPS_WANTED, 0, &caps) &
-		 0xffffffffUL;
+	status = vmw->hv->cmd(MB_VMW_CMD_START, mb_vmw_caps_wanted(vmw), 0,
+			      &caps) & 0xffffffffUL;
 	*ret_status = (s32)status;
 	if (status == MB_VMW_OK) {
 		/* An old host: one page per command. */
@@ -261,7 +349,7 @@ static int mb_vmw_start(struct mb_vmw *vmw, long *ret_status)
 			return -EPERM;
 		return -EIO;
 	}
-	caps &= MB_VMW_CAPS_WANTED;
+	caps &= mb_vmw_caps_wanted(vmw);
 	if (!(caps & (MB_VMW_CAP_BASIC | MB_VMW_CAP_BATCHED)))
 		return -EIO;
 	vmw->caps = caps;
@@ -312,6 +400,128 @@ static long mb_vmw_get_target(struct mb_vmw *vmw, u64 *ret_target)
 	}
 	*ret_target = res;
 	return 0;
+}
+
+/* ---- the doorbell (@hv_lock held) -------------------------------------- */
+
+/* What the kernel log last said of the doorbell (mb_vmw.bell_said). */
+enum {
+	MB_VMW_BELL_UNSAID,
+	MB_VMW_BELL_RINGS,		/* made and registered */
+	MB_VMW_BELL_NOT_GRANTED,	/* the host did not grant it */
+	MB_VMW_BELL_NO_VMCI,		/* vmw_vmci is not loaded */
+	MB_VMW_BELL_NOT_MADE,		/* creating it failed */
+	MB_VMW_BELL_SET_FAILED,		/* the host refused DOORBELL_SET */
+};
+
+/*
+ * Say how the target reaches us, once per change: each bind starts
+ * unsaid, so every session's first state is in the log.
+ */
+static void mb_vmw_bell_say(struct mb_vmw *vmw, int said, long err)
+{
+	unsigned int ms = max(READ_ONCE(mb_vmw_poll_ms), 10U);
+
+	lockdep_assert_held(&vmw->hv_lock);
+	if (vmw->bell_said == said)
+		return;
+	vmw->bell_said = said;
+	switch (said) {
+	case MB_VMW_BELL_RINGS:
+		pr_info("target: the host rings a VMCI doorbell when it changes (and it is polled every %u ms)\n",
+			ms);
+		break;
+	case MB_VMW_BELL_NOT_GRANTED:
+		pr_info("target: polled every %u ms (the host grants no doorbell)\n",
+			ms);
+		break;
+	case MB_VMW_BELL_NO_VMCI:
+		pr_info("target: polled every %u ms (no VMCI doorbell: vmw_vmci is not loaded; used once it is)\n",
+			ms);
+		break;
+	case MB_VMW_BELL_NOT_MADE:
+		pr_info("target: polled every %u ms (no VMCI doorbell: error %ld)\n",
+			ms, err);
+		break;
+	case MB_VMW_BELL_SET_FAILED:
+		pr_info("target: polled every %u ms (the host answered DOORBELL_SET with status %ld)\n",
+			ms, err);
+		break;
+	}
+}
+
+/*
+ * The host rang: read the target now.  Called by VMCI (or the test host)
+ * in a context that must not sleep, so only the work is kicked; it takes
+ * @hv_lock.  Unbinding sets @stop before destroying the doorbell, which
+ * waits for this, and cancels the work after.
+ */
+static void mb_vmw_bell_ring(void *data)
+{
+	struct mb_vmw *vmw = data;
+
+	if (!READ_ONCE(vmw->stop))
+		mod_delayed_work(system_freezable_wq, &vmw->poll_work, 0);
+}
+
+/*
+ * After a START: if the host granted the doorbell, make one and register
+ * its handle with DOORBELL_SET.  Otherwise, or if either step fails, the
+ * poll alone reads the target.  Without vmw_vmci, each poll tries again
+ * (@bell_retry): udev may load it after us.
+ */
+static void mb_vmw_bell_setup(struct mb_vmw *vmw)
+{
+	u32 context, resource;
+	long status;
+	int err;
+
+	lockdep_assert_held(&vmw->hv_lock);
+	vmw->bell_retry = false;
+	if (vmw->bell_on)
+		return;
+	if (!(vmw->caps & MB_VMW_CAP_DOORBELL)) {
+		mb_vmw_bell_say(vmw, MB_VMW_BELL_NOT_GRANTED, 0);
+		return;
+	}
+	err = vmw->hv->bell_create(mb_vmw_bell_ring, vmw, &context, &resource);
+	if (err) {
+		vmw->bell_retry = err == -ENODEV;
+		mb_vmw_bell_say(vmw, err == -ENODEV ? MB_VMW_BELL_NO_VMCI :
+				MB_VMW_BELL_NOT_MADE, err);
+		return;
+	}
+	status = mb_vmw_call(vmw, MB_VMW_CMD_DOORBELL_SET, context, resource,
+			     NULL);
+	if (status) {
+		vmw->hv->bell_destroy(context, resource);
+		/* A broken host is logged as such; a RESET sets up again. */
+		if (status > 0)
+			mb_vmw_bell_say(vmw, MB_VMW_BELL_SET_FAILED, status);
+		return;
+	}
+	vmw->bell_context = context;
+	vmw->bell_resource = resource;
+	WRITE_ONCE(vmw->bell_on, true);
+	mb_vmw_bell_say(vmw, MB_VMW_BELL_RINGS, 0);
+}
+
+/*
+ * Destroy the doorbell, first unregistering it (DOORBELL_SET with no
+ * handle) if @tell and the host still holds the session; after a reset it
+ * has forgotten it.
+ */
+static void mb_vmw_bell_teardown(struct mb_vmw *vmw, bool tell)
+{
+	lockdep_assert_held(&vmw->hv_lock);
+	vmw->bell_retry = false;
+	if (!vmw->bell_on)
+		return;
+	if (tell && !vmw->broken && !vmw->reset)
+		mb_vmw_call(vmw, MB_VMW_CMD_DOORBELL_SET, MB_VMW_BELL_NONE,
+			    MB_VMW_BELL_NONE, NULL);
+	vmw->hv->bell_destroy(vmw->bell_context, vmw->bell_resource);
+	WRITE_ONCE(vmw->bell_on, false);
 }
 
 /* ---- the transport's operations (mb->lock held) ------------------------- */
@@ -548,6 +758,8 @@ static void mb_vmw_facts(struct mb_transport *tp, struct memballoon_state *st)
 	if (mb_vmw_2m(caps))
 		st->transport_flags |= MEMBALLOON_TF_HOST_2M |
 				       MEMBALLOON_TF_2M_PAGES;
+	if (READ_ONCE(vmw->bell_on))
+		st->transport_flags |= MEMBALLOON_TF_DOORBELL;
 	st->host_resets = READ_ONCE(vmw->host_resets);
 }
 
@@ -585,6 +797,40 @@ static void mb_vmw_requeue(struct mb_vmw *vmw)
 }
 
 /*
+ * vmw_poll_ms takes effect at once: a period shortened from, say, ten
+ * minutes does not wait for the ten minutes to end.
+ */
+static int mb_vmw_set_poll_ms(const char *val, const struct kernel_param *kp)
+{
+	struct mb_vmw *vmw = &mb_vmw;
+	unsigned int ms;
+	int err = param_set_uint(val, kp);
+
+	if (err)
+		return err;
+	ms = max(READ_ONCE(mb_vmw_poll_ms), 10U);
+	mutex_lock(&mb_vmw_bind_lock);
+	if (vmw->bound) {
+		mutex_lock(&vmw->hv_lock);
+		if (!vmw->stop && !vmw->broken)
+			mod_delayed_work(system_freezable_wq, &vmw->poll_work,
+					 msecs_to_jiffies(ms));
+		mutex_unlock(&vmw->hv_lock);
+	}
+	mutex_unlock(&mb_vmw_bind_lock);
+	return 0;
+}
+
+static const struct kernel_param_ops mb_vmw_poll_ms_ops = {
+	.set	= mb_vmw_set_poll_ms,
+	.get	= param_get_uint,
+};
+
+module_param_cb(vmw_poll_ms, &mb_vmw_poll_ms_ops, &mb_vmw_poll_ms, 0644);
+MODULE_PARM_DESC(vmw_poll_ms,
+		 "VMware: ms between two GET_TARGET polls, doorbell or not (default 1000, as the stock vmw_balloon; at least 10)");
+
+/*
  * After a RESET: the host forgot every page, so the balloon frees them
  * without telling it (tell_deflate returns true while @reset is set), then
  * a new session starts.  Return: whether it did (else try at the next poll,
@@ -597,6 +843,8 @@ static bool mb_vmw_recover(struct mb_vmw *vmw)
 
 	mb_transport_forget_all(&vmw->tp);
 	mutex_lock(&vmw->hv_lock);
+	/* The host forgot the doorbell too: a new one after START. */
+	mb_vmw_bell_teardown(vmw, false);
 	err = mb_vmw_start(vmw, &status);
 	if (err == -EIO || status == (s32)MB_VMW_NO_ANSWER)
 		mb_vmw_mark_broken(vmw, MB_VMW_CMD_START, (u32)status);
@@ -605,6 +853,8 @@ static bool mb_vmw_recover(struct mb_vmw *vmw)
 			status);
 	else
 		WRITE_ONCE(vmw->reset, false);
+	if (!err)
+		mb_vmw_bell_setup(vmw);
 	mutex_unlock(&vmw->hv_lock);
 	return !err;
 }
@@ -624,6 +874,8 @@ static void mb_vmw_poll(struct work_struct *work)
 		announce = true;
 	}
 	mutex_lock(&vmw->hv_lock);
+	if (vmw->bell_retry && !vmw->broken && !vmw->reset)
+		mb_vmw_bell_setup(vmw);
 	status = vmw->broken ? -EIO : mb_vmw_get_target(vmw, &target);
 	if (!status && target != vmw->target) {
 		vmw->target = target;
@@ -679,6 +931,8 @@ static void mb_vmw_bind(struct mb_vmw *vmw)
 	vmw->target = 0;
 	vmw->raw_target = 0;
 	vmw->caps = 0;
+	vmw->bell_retry = false;
+	vmw->bell_said = MB_VMW_BELL_UNSAID;
 #ifdef MB_TEST_HOOKS
 	vmw->told_pages = 0;
 	vmw->told_sum = 0;
@@ -720,6 +974,7 @@ static void mb_vmw_bind(struct mb_vmw *vmw)
 	vmw->bound = true;
 	mutex_lock(&vmw->hv_lock);
 	vmw->stop = false;
+	mb_vmw_bell_setup(vmw);
 	mutex_unlock(&vmw->hv_lock);
 	pr_info("bound, host target %llu pages\n", target);
 	mb_vmw_requeue(vmw);
@@ -741,6 +996,8 @@ static void mb_vmw_unbind(struct mb_vmw *vmw)
 		return;
 	mutex_lock(&vmw->hv_lock);
 	vmw->stop = true;
+	/* No ring can queue the work once this returns. */
+	mb_vmw_bell_teardown(vmw, true);
 	mutex_unlock(&vmw->hv_lock);
 	cancel_delayed_work_sync(&vmw->poll_work);
 

@@ -33,7 +33,7 @@
 #define MB_VMW_CMD_BATCHED_UNLOCK	7
 #define MB_VMW_CMD_BATCHED_2M_LOCK	8	/* the same, 2 MB pages */
 #define MB_VMW_CMD_BATCHED_2M_UNLOCK	9
-#define MB_VMW_CMD_DOORBELL_SET		10	/* not used: needs VMCI */
+#define MB_VMW_CMD_DOORBELL_SET		10	/* arg1, arg2: VMCI handle */
 #define MB_VMW_CMD_NR			11
 
 /* Capabilities (START's arg1 and answer).  Bit 0 means nothing. */
@@ -64,6 +64,12 @@
 #define MB_VMW_NO_ANSWER		0xffffffffUL
 
 /*
+ * DOORBELL_SET's arguments are the two halves of a VMCI handle (context,
+ * resource); both this value (VMCI_INVALID_ID) unregister the doorbell.
+ */
+#define MB_VMW_BELL_NONE		0xffffffffU
+
+/*
  * Page-list page of the batched commands: one u64 per page, the PFN in
  * bits 12..63 and the host's per-page status (MB_VMW_OK or MB_VMW_ERR_*) in
  * bits 0..4, which the guest clears.  One 4 KiB page holds 512 entries.
@@ -83,11 +89,23 @@
  *		result (ebx, or ecx for START) in @result and return the
  *		status (eax, 32 bits).  May sleep only if it is a fake:
  *		vmware.c calls it under mutexes, never under a spinlock.
+ * @bell_create: make a doorbell the host can ring (VMCI's, on VMware):
+ *		from then on @ring(@data) is called, in any context (it must
+ *		not sleep), each time it rings.  Its handle, for
+ *		DOORBELL_SET, goes to @ret_context and @ret_resource.
+ *		Return 0, or -ENODEV when there is no doorbell to be had
+ *		(vmw_vmci not loaded), or another -errno.  May sleep.  NULL:
+ *		this hypervisor has none, and the capability is not asked.
+ * @bell_destroy: destroy that doorbell; when it returns, @ring is neither
+ *		running nor called again.  May sleep.
  */
 struct mb_vmw_hv_ops {
 	bool (*detect)(void);
 	unsigned long (*cmd)(unsigned long cmd, unsigned long arg1,
 			     unsigned long arg2, unsigned long *result);
+	int (*bell_create)(void (*ring)(void *data), void *data,
+			   u32 *ret_context, u32 *ret_resource);
+	void (*bell_destroy)(u32 context, u32 resource);
 };
 
 #ifdef MB_TEST_HOOKS

@@ -20,6 +20,10 @@ loaded, and the test host is refused on a real VMware.
 daemon-roundtrip-vmware, daemon-floor-vmware, pressure-oom-rescue-vmware:
 daemon.roundtrip(), daemon.floor() and pressure.oom_rescue_leg() with the
 fake host (FakeVmwHost) setting the target instead of QMP.
+
+vmware-doorbell: the fake host grants the doorbell and rings it on each
+target change, with polls ten minutes apart; denied, refused, no VMCI and
+re-registered at resets; destroyed on unload.
 """
 
 import os
@@ -354,7 +358,7 @@ def sc_vmware_fakehost(env):
         vw = v.views()
         if vw['host_caps'] != CAP_BASIC | CAP_BATCHED | CAP_2M | CAP_TARGET64 or \
                 vw['guest_id'] != 1 or vw['limit'] != ram:
-            raise Fail('session: %s (expected caps 0x2e: no doorbell asked, guest id 1, '
+            raise Fail('session: %s (expected caps 0x2e granted: the fake offers no doorbell unless told, guest id 1, '
                        'limit = RAM %d)' % (vw, ram))
         v.agree('bound', 0)
 
@@ -613,3 +617,156 @@ def sc_daemon_floor_vmware(env):
 def sc_pressure_oom_rescue_vmware(env):
     pressure.oom_rescue_leg(env, 'memballoond', check=pressure.oom_rescue_check(env.current),
                             host=FakeVmwHost())
+
+
+# --------------------------------------------------------------------------
+# vmware-doorbell
+# --------------------------------------------------------------------------
+
+TF_DOORBELL = 1 << 1
+CAP_DOORBELL = 1 << 4
+CAPS_NO_BELL = CAP_BASIC | CAP_BATCHED | CAP_2M | CAP_TARGET64
+BELL_POLL_MS = 600000   # ten minutes: no poll explains a reaction
+BELL_EXIT_RE = (r'exit: doorbells (\d+) made, (\d+) destroyed, (\d+) unregistered, (\d+) rings, '
+                r'(\d+) errors, one left (\d)')
+
+
+@vmw_scenario('vmware-doorbell',
+              'fake VMware host grants the doorbell: with polls 10 min apart each target change '
+              'rings it and the balloon follows; denied at a reset: polling, TF_DOORBELL clear; a '
+              'reset re-registers it; DOORBELL_SET refused and vmw_vmci absent: polling, then the '
+              'doorbell once VMCI is there; unload destroys it')
+def sc_vmware_doorbell(env):
+    def body(g, v):
+        def bell():
+            return kv(v.run('cat %s/vmw_bell' % FAKE))
+
+        def poll_ms(ms):
+            # Takes effect at once (memballoon's vmw_poll_ms setter).
+            v.run('echo %d > %s/vmw_poll_ms' % (ms, SHIM))
+
+        def said(pattern, n, what):
+            v.wait(lambda c: c == n, '%s: "%s" logged %d times' % (what, pattern, n),
+                   timeout=60, source=lambda: v.dmesg_count(pattern))
+
+        def rung(pages, what):
+            """The host moves its target with polls 10 min apart: only the
+            doorbell can bring the guest the new target."""
+            b0 = bell()
+            v.fake(target=pages)
+            b = bell()
+            if b['bell_rings'] != b0['bell_rings'] + 1:
+                raise Fail('%s: the host did not ring (%s)' % (what, b))
+            v.wait(lambda st: st['target'] == pages, '%s: guest sees target %d' % (what, pages),
+                   timeout=60)
+            b = bell()
+            if b['cmd_get_target'] != b0['cmd_get_target'] + 1:
+                raise Fail('%s: %d GET_TARGET calls for one ring (expected exactly one)' % (
+                    what, b['cmd_get_target'] - b0['cmd_get_target']))
+            v.follow(what)
+            v.agree(what, pages)
+            log('#   %s: rung, one GET_TARGET, balloon at %d pages' % (what, pages))
+
+        def bell_is(what, **want):
+            b = bell()
+            bad = {k: (b[k], x) for k, x in want.items() if b[k] != x}
+            if bad or b['bell_errors']:
+                raise Fail('%s: doorbell %s (got, expected: %s)' % (what, b, bad))
+            return b
+
+        insmod_hooks(v, 'vmw_poll_ms=%d' % BELL_POLL_MS)
+        st = v.state()
+        if (st['transport'], st['declined_reason']) != (T_SIMULATE, D_ABSENT):
+            raise Fail('no balloon device: %s (expected simulate, vmware ABSENT)' % st)
+
+        # Granted: made, registered, shown.
+        v.run('insmod %s vmw_caps=%#x' % (FAKE_KO, CAPS_NO_BELL | CAP_DOORBELL))
+        st, vw = v.state(), v.views()
+        if st['transport'] != T_VMWARE or not st['transport_flags'] & TF_DOORBELL or \
+                vw['host_caps'] != CAPS_NO_BELL | CAP_DOORBELL:
+            raise Fail('bound with the doorbell granted: %s %s (expected vmware, TF_DOORBELL, '
+                       'caps 0x3e)' % (st, vw))
+        bell_is('bound', bell_exists=1, bell_set=1, bell_made=1, cmd_get_target=1)
+        said('rings a VMCI doorbell', 1, 'bound')
+        v.agree('bound', 0)
+
+        rung(16384, 'inflate to 64 MiB')
+        rung(4096, 'deflate to 16 MiB')
+        b = bell_is('after two rings', bell_rings=2, cmd_get_target=3)
+        log('#   %d GET_TARGET calls in all: one at bind, one per ring; no poll ran' %
+            b['cmd_get_target'])
+
+        # Denied at a reset: polling only, TF_DOORBELL clear.
+        poll_ms(POLL_MS)
+        v.fake(caps=CAPS_NO_BELL, reset_now=1)
+        v.wait(lambda st: st['host_resets'] == 1 and not st['transport_flags'] & TF_DOORBELL,
+               'renegotiated without the doorbell', timeout=60)
+        said('the host grants no doorbell', 1, 'denied')
+        b0 = bell_is('denied', bell_exists=0, bell_set=0, bell_made=1, bell_destroyed=1)
+        v.target(8192, 'denied: polled refill to 32 MiB')
+        b = bell_is('polled', bell_rings=b0['bell_rings'])
+        if b['cmd_get_target'] <= b0['cmd_get_target']:
+            raise Fail('denied: no GET_TARGET poll (%s)' % b)
+        log('#   denied: %d polls at %d ms, no ring; the balloon followed' % (
+            b['cmd_get_target'] - b0['cmd_get_target'], POLL_MS))
+
+        # Granted again at the next reset: a new doorbell, registered.
+        v.fake(caps=CAPS_NO_BELL | CAP_DOORBELL, reset_now=1)
+        v.wait(lambda st: st['host_resets'] == 2 and st['transport_flags'] & TF_DOORBELL,
+               'renegotiated with the doorbell', timeout=60)
+        said('rings a VMCI doorbell', 2, 'granted again')
+        bell_is('re-registered', bell_exists=1, bell_set=1, bell_made=2, bell_destroyed=1)
+        v.wait(lambda st: st['target'] == 8192, 'refill target after the reset')
+        v.follow('refill after the reset')
+        poll_ms(BELL_POLL_MS)
+        rung(12288, 'inflate to 48 MiB on the new doorbell')
+
+        # DOORBELL_SET refused: the doorbell is destroyed, polling, logged.
+        poll_ms(POLL_MS)
+        v.fake(bell_status=8, reset_now=1)
+        v.wait(lambda st: st['host_resets'] == 3 and not st['transport_flags'] & TF_DOORBELL,
+               'DOORBELL_SET refused', timeout=60)
+        said('answered DOORBELL_SET with status 8', 1, 'DOORBELL_SET refused')
+        bell_is('DOORBELL_SET refused', bell_exists=0, bell_set=0, bell_made=3, bell_destroyed=3)
+        v.target(4096, 'polled after DOORBELL_SET failed')
+        v.fake(bell_status=0)
+
+        # No vmw_vmci at the reset: polling; once it is there, the doorbell.
+        v.fake(bell_nodev=1, reset_now=1)
+        v.wait(lambda st: st['host_resets'] == 4, 'the fourth reset', timeout=60)
+        said('vmw_vmci is not loaded', 1, 'no VMCI')
+        st = v.state()
+        if st['transport_flags'] & TF_DOORBELL:
+            raise Fail('no VMCI, yet TF_DOORBELL: %s' % st)
+        bell_is('no VMCI', bell_exists=0, bell_made=3)
+        v.fake(bell_nodev=0)
+        v.wait(lambda st: st['transport_flags'] & TF_DOORBELL, 'the doorbell once VMCI is there',
+               timeout=60)
+        said('rings a VMCI doorbell', 3, 'VMCI arrived')
+        bell_is('VMCI arrived', bell_exists=1, bell_set=1, bell_made=4, bell_destroyed=3)
+        v.wait(lambda st: st['target'] == 4096, 'refill target after the reset')
+        v.follow('refill after the reset')
+        poll_ms(BELL_POLL_MS)
+        rung(8192, 'inflate to 32 MiB on the late doorbell')
+
+        # Unload with the doorbell registered and pages loaned.
+        v.run('rmmod memballoon_fakehost')
+        text = v.run('dmesg')
+        m = re.findall(r'exit: (\d+) pages still locked, (\d+) protocol errors', text)
+        d = re.findall(BELL_EXIT_RE, text)
+        if not m or m[-1] != ('0', '0') or not d or d[-1][:3] != ('4', '4', '1') or \
+                d[-1][4:] != ('0', '0'):
+            raise Fail('unload: fake says %s, doorbell %s (expected 0 locked, 0 errors; '
+                       '4 made, 4 destroyed, 1 unregistered, 0 errors, none left)' % (
+                           m[-1:] or '?', d[-1:] or '?'))
+        st = v.state()
+        if (st['transport'], st['actual'], st['transport_flags']) != (T_SIMULATE, 0, 0):
+            raise Fail('after unload: %s' % st)
+        log('#   unload: the doorbell unregistered and destroyed (%s rings in all), pages unlocked'
+            % d[-1][3])
+        n = v.dmesg_count('WARNING:\\|BUG:\\|Oops')
+        if n:
+            raise Fail('%d kernel warnings' % n)
+        v.run('rmmod memballoon')
+        v.sh.quit()
+    vmw_boot(env, body, timeout=400)

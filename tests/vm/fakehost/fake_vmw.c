@@ -12,9 +12,17 @@
  * its frames locked alone).  A host reset forgets both sets and closes the
  * session: every command but START then answers RESET.
  *
+ * The doorbell: the fake makes it (mb_vmw_hv_ops.bell_create, as VMCI
+ * would), DOORBELL_SET registers its handle, and each change of vmw_target
+ * rings it while registered, from atomic context as VMCI's interrupt path
+ * would: the guest's callback must not sleep.  A reset forgets the
+ * registration, as the pages.
+ *
  * Knobs, in /sys/module/memballoon_fakehost/parameters/ (or at insmod):
- *   vmw_target        target in pages (no clamp: may be above RAM)
- *   vmw_caps          capabilities offered at the next START
+ *   vmw_target        target in pages (no clamp: may be above RAM); a
+ *                     change rings the doorbell
+ *   vmw_caps          capabilities offered at the next START (default:
+ *                     all but the doorbell; add 0x10 to grant it)
  *   vmw_refuse_every  refuse every Nth page locked (PPN_PINNED), 0: none
  *   vmw_keep_every    refuse every Nth page unlocked (PPN_PINNED)
  *   vmw_refuse_2m_every  refuse every Nth 2 MB page locked (PPN_PINNED);
@@ -27,15 +35,17 @@
  *   vmw_garbage       non-zero: every command answers this status
  *   vmw_silent        1: every command answers all ones, as a port that
  *                     nobody decodes
+ *   vmw_bell_status   non-zero: DOORBELL_SET with a handle answers this
+ *   vmw_bell_nodev    1: making a doorbell fails with -ENODEV, as when
+ *                     vmw_vmci is not loaded
  *   vmw_state         read: the host's view and the guest's, one line of
  *                     key=value, both taken under the balloon's lock
+ *   vmw_bell          read: the doorbell's state and counters, and the
+ *                     guest's GET_TARGET calls, one line of key=value
  *
  * In vmw_state host_locked and host_sum count both sets (a 2 MB page as
  * its 512 frames and one mb_vmw_pfn_hash_2m() term), host_2m and
  * host_2m_sum the 2 MB set alone.
- *
- * Not done: the doorbell (offered if asked for in vmw_caps, never rung:
- * it would need VMCI).
  */
 #define pr_fmt(fmt) "fake_vmw: " fmt
 
@@ -51,13 +61,12 @@
 
 #include "vmware.h"
 
+/* vmw_target: with the doorbell, below. */
 static unsigned long fv_target;
-module_param_named(vmw_target, fv_target, ulong, 0644);
-MODULE_PARM_DESC(vmw_target, "VMware fake: target in pages");
 
+/* The doorbell only on request: the other scenarios poll. */
 static unsigned long fv_caps = MB_VMW_CAP_BASIC | MB_VMW_CAP_BATCHED |
-			       MB_VMW_CAP_BATCHED_2M | MB_VMW_CAP_DOORBELL |
-			       MB_VMW_CAP_TARGET_64;
+			       MB_VMW_CAP_BATCHED_2M | MB_VMW_CAP_TARGET_64;
 module_param_named(vmw_caps, fv_caps, ulong, 0644);
 MODULE_PARM_DESC(vmw_caps, "VMware fake: capabilities offered at START");
 
@@ -85,6 +94,14 @@ MODULE_PARM_DESC(vmw_garbage, "VMware fake: every command answers this status");
 static bool fv_silent;
 module_param_named(vmw_silent, fv_silent, bool, 0644);
 MODULE_PARM_DESC(vmw_silent, "VMware fake: every command answers all ones");
+
+static unsigned int fv_bell_status;
+module_param_named(vmw_bell_status, fv_bell_status, uint, 0644);
+MODULE_PARM_DESC(vmw_bell_status, "VMware fake: DOORBELL_SET answers this status");
+
+static bool fv_bell_nodev;
+module_param_named(vmw_bell_nodev, fv_bell_nodev, bool, 0644);
+MODULE_PARM_DESC(vmw_bell_nodev, "VMware fake: no doorbell can be made (as without vmw_vmci)");
 
 /**
  * struct fake_vmw - the host's state, under @lock
@@ -116,6 +133,16 @@ MODULE_PARM_DESC(vmw_silent, "VMware fake: every command answers all ones");
  * @nr_keep:	pages considered for vmw_keep_every
  * @nr_refuse_2m: 2 MB pages considered for vmw_refuse_2m_every
  * @cmds:	commands received, by number (the last slot: unknown)
+ * @bell_ring:	the guest's doorbell callback, NULL when none exists
+ * @bell_data:	its argument
+ * @bell_id:	the doorbell's resource id (its context is FV_BELL_CONTEXT)
+ * @bell_set:	DOORBELL_SET registered it and no reset since
+ * @bell_made:	doorbells made
+ * @bell_destroyed: doorbells destroyed
+ * @bell_unset:	DOORBELL_SETs with no handle (the guest unregistering)
+ * @bell_rings:	rings
+ * @bell_errors: doorbell mistakes: a second doorbell, destroying one that
+ *		does not exist, DOORBELL_SET of an unknown handle
  */
 struct fake_vmw {
 	spinlock_t lock;	/* everything here */
@@ -142,9 +169,22 @@ struct fake_vmw {
 	u64 nr_keep;
 	u64 nr_refuse_2m;
 	u64 cmds[MB_VMW_CMD_NR + 1];
+	void (*bell_ring)(void *data);
+	void *bell_data;
+	u32 bell_id;
+	bool bell_set;
+	u64 bell_made;
+	u64 bell_destroyed;
+	u64 bell_unset;
+	u64 bell_rings;
+	u64 bell_errors;
 };
 
-static struct fake_vmw fv;
+/* Initialised here: vmw_target's setter may run before module init. */
+static struct fake_vmw fv = { .lock = __SPIN_LOCK_UNLOCKED(fv.lock) };
+
+/* The VMCI context id of the doorbells the fake makes (any id will do). */
+#define FV_BELL_CONTEXT	7
 
 /* The host forgets every page and closes the session. */
 static void fv_reset_locked(void)
@@ -157,6 +197,7 @@ static void fv_reset_locked(void)
 	fv.nr_2m = 0;
 	fv.sum_2m = 0;
 	fv.session = false;
+	fv.bell_set = false;
 	fv.resets++;
 }
 
@@ -325,6 +366,34 @@ static unsigned long fv_batch(bool lock, bool huge, unsigned long list_pfn,
 	return MB_VMW_OK;
 }
 
+/*
+ * DOORBELL_SET: register the doorbell (@context, @resource) or, with no
+ * handle, unregister it.
+ */
+static unsigned long fv_doorbell_set(unsigned long context,
+				     unsigned long resource)
+{
+	lockdep_assert_held(&fv.lock);
+	if (!(fv.granted & MB_VMW_CAP_DOORBELL)) {
+		fv.proto_errors++;
+		return MB_VMW_ERR_CMD_INVALID;
+	}
+	if (context == MB_VMW_BELL_NONE && resource == MB_VMW_BELL_NONE) {
+		fv.bell_set = false;
+		fv.bell_unset++;
+		return MB_VMW_OK;
+	}
+	if (READ_ONCE(fv_bell_status))
+		return READ_ONCE(fv_bell_status);
+	if (!fv.bell_ring || context != FV_BELL_CONTEXT ||
+	    resource != fv.bell_id) {
+		fv.bell_errors++;
+		return MB_VMW_ERR_CMD_INVALID;
+	}
+	fv.bell_set = true;
+	return MB_VMW_OK;
+}
+
 static unsigned long fv_target_answer(void)
 {
 	if (!(fv.granted & MB_VMW_CAP_TARGET_64))
@@ -420,8 +489,11 @@ static unsigned long fv_cmd(unsigned long cmd, unsigned long arg1,
 			*result = fv_target_answer();
 		break;
 	}
+	case MB_VMW_CMD_DOORBELL_SET:
+		status = fv_doorbell_set(arg1, arg2);
+		break;
 	default:
-		/* The doorbell and unknown commands. */
+		/* Unknown commands. */
 		status = MB_VMW_ERR_CMD_INVALID;
 		break;
 	}
@@ -435,9 +507,113 @@ static bool fv_detect(void)
 	return true;
 }
 
+/* ---- the doorbell -------------------------------------------------------- */
+
+/* As vmci_doorbell_create(): one doorbell at a time is all the guest needs. */
+static int fv_bell_create(void (*ring)(void *data), void *data,
+			  u32 *ret_context, u32 *ret_resource)
+{
+	int err = 0;
+
+	if (READ_ONCE(fv_bell_nodev))
+		return -ENODEV;
+	spin_lock(&fv.lock);
+	if (fv.bell_ring) {
+		fv.bell_errors++;
+		err = -EBUSY;
+	} else {
+		fv.bell_ring = ring;
+		fv.bell_data = data;
+		fv.bell_id++;
+		fv.bell_made++;
+		*ret_context = FV_BELL_CONTEXT;
+		*ret_resource = fv.bell_id;
+	}
+	spin_unlock(&fv.lock);
+	return err;
+}
+
+/*
+ * As vmci_doorbell_destroy(): once this returns the callback is neither
+ * running nor called again (rings happen under fv.lock).  A doorbell still
+ * registered with the host is dropped from it, as VMCI would.
+ */
+static void fv_bell_destroy(u32 context, u32 resource)
+{
+	spin_lock(&fv.lock);
+	if (!fv.bell_ring || context != FV_BELL_CONTEXT ||
+	    resource != fv.bell_id) {
+		fv.bell_errors++;
+	} else {
+		fv.bell_ring = NULL;
+		fv.bell_data = NULL;
+		fv.bell_set = false;
+		fv.bell_destroyed++;
+	}
+	spin_unlock(&fv.lock);
+}
+
+/*
+ * vmw_target: a change rings the doorbell if the guest registered one in
+ * this session.  The ring is made with fv.lock held and bottom halves off:
+ * the atomic context of VMCI's interrupt path.
+ */
+static int fv_set_target(const char *val, const struct kernel_param *kp)
+{
+	unsigned long target;
+	int err = kstrtoul(val, 0, &target);
+
+	if (err)
+		return err;
+	spin_lock_bh(&fv.lock);
+	if (target != fv_target && fv.session && fv.bell_set &&
+	    (fv.granted & MB_VMW_CAP_DOORBELL)) {
+		WRITE_ONCE(fv_target, target);
+		fv.bell_rings++;
+		fv.bell_ring(fv.bell_data);
+	} else {
+		WRITE_ONCE(fv_target, target);
+	}
+	spin_unlock_bh(&fv.lock);
+	return 0;
+}
+
+static const struct kernel_param_ops fv_target_ops = {
+	.set = fv_set_target,
+	.get = param_get_ulong,
+};
+
+module_param_cb(vmw_target, &fv_target_ops, &fv_target, 0644);
+MODULE_PARM_DESC(vmw_target, "VMware fake: target in pages (a change rings the doorbell)");
+
+static int fv_get_bell(char *buf, const struct kernel_param *kp)
+{
+	int len;
+
+	spin_lock_bh(&fv.lock);
+	len = scnprintf(buf, PAGE_SIZE,
+			"bell_exists=%d bell_set=%d bell_made=%llu bell_destroyed=%llu bell_unset=%llu bell_rings=%llu bell_errors=%llu cmd_doorbell_set=%llu cmd_get_target=%llu cmd_start=%llu\n",
+			fv.bell_ring != NULL, fv.bell_set, fv.bell_made,
+			fv.bell_destroyed, fv.bell_unset, fv.bell_rings,
+			fv.bell_errors, fv.cmds[MB_VMW_CMD_DOORBELL_SET],
+			fv.cmds[MB_VMW_CMD_GET_TARGET],
+			fv.cmds[MB_VMW_CMD_START]);
+	spin_unlock_bh(&fv.lock);
+	return len;
+}
+
+static const struct kernel_param_ops fv_bell_ops = {
+	.get = fv_get_bell,
+};
+
+module_param_cb(vmw_bell, &fv_bell_ops, NULL, 0444);
+MODULE_PARM_DESC(vmw_bell, "VMware fake: the doorbell's state and counters (read)");
+
 static const struct mb_vmw_hv_ops fv_ops = {
 	.detect	= fv_detect,
 	.cmd	= fv_cmd,
+	.bell_create	= fv_bell_create,
+	.bell_destroy	= fv_bell_destroy,
 };
 
 /* ---- vmw_state: both views --------------------------------------------- */
@@ -538,6 +714,9 @@ static void __exit fake_vmw_exit(void)
 	mb_vmw_drop_fake_hv();
 	pr_info("exit: %llu pages still locked, %llu protocol errors, %llu resets, %llu closes (%llu of 2 MB)\n",
 		fv.nr_locked, fv.proto_errors, fv.resets, fv.closes, fv.nr_2m);
+	pr_info("exit: doorbells %llu made, %llu destroyed, %llu unregistered, %llu rings, %llu errors, one left %d\n",
+		fv.bell_made, fv.bell_destroyed, fv.bell_unset, fv.bell_rings,
+		fv.bell_errors, fv.bell_ring != NULL);
 	vfree(fv.locked);
 	vfree(fv.locked_2m);
 	fv.locked = NULL;
