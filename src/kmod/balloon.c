@@ -295,12 +295,19 @@ static void mb_free_huge_list(struct list_head *pages, unsigned int order)
 	}
 }
 
+/* After tell_inflate, mb->lock held: the host needs no more pages. */
+static bool mb_host_full(struct mb_transport *tp)
+{
+	return tp->ops->host_full && tp->ops->host_full(tp);
+}
+
 /*
  * One inflate step of huge pages: allocate up to @count pages of @order
  * and lend them to the host, as mb_inflate_step() does order-0 ones.
  * Refused ones go to @refused (pages of @order, freed by the caller) and
  * are counted in @nr_refused.  *@reason is set if a memory block going
- * offline or a fatal signal stopped the allocation.
+ * offline or a fatal signal stopped the allocation.  *@ret_full says
+ * whether the host needs no more pages (mb_transport_ops.host_full).
  *
  * Return: kernel pages added; 0 with *@nr_refused 0 when no huge page
  * could be allocated or the host no longer takes this order (the caller
@@ -308,7 +315,8 @@ static void mb_free_huge_list(struct list_head *pages, unsigned int order)
  */
 static long mb_inflate_huge_step(struct memballoon *mb, unsigned int order,
 				 unsigned long count, struct list_head *refused,
-				 unsigned long *nr_refused, u32 *reason)
+				 unsigned long *nr_refused, u32 *reason,
+				 bool *ret_full)
 {
 	struct mb_transport *tp;
 	struct page *page;
@@ -318,6 +326,7 @@ static long mb_inflate_huge_step(struct memballoon *mb, unsigned int order,
 	bool told;
 
 	*nr_refused = 0;
+	*ret_full = false;
 	while (n < count) {
 		if (READ_ONCE(mb->offlining)) {
 			*reason = MEMBALLOON_STOP_OFFLINE;
@@ -364,6 +373,7 @@ static long mb_inflate_huge_step(struct memballoon *mb, unsigned int order,
 		return 0;
 	}
 	told = tp->ops->tell_inflate(tp, &step_refused);
+	*ret_full = mb_host_full(tp);
 	list_for_each_entry(page, &step_refused, lru)
 		(*nr_refused)++;
 	mb->refused_pages += *nr_refused << order;
@@ -392,7 +402,8 @@ static long mb_inflate_huge_step(struct memballoon *mb, unsigned int order,
  * have changed since the pages were taken: what it cannot name or what
  * does not fit its step goes back to the allocator.  Pages the host
  * refuses go to @refused, for the caller to free at the end of the call,
- * and are counted in @nr_refused.
+ * and are counted in @nr_refused; *@ret_full says whether the host needs
+ * no more pages (mb_transport_ops.host_full).
  *
  * Return: pages added, or -EIO if the host has stopped answering.  The
  * pages were then freed again if the host never saw them, or stay loaned
@@ -401,7 +412,7 @@ static long mb_inflate_huge_step(struct memballoon *mb, unsigned int order,
  */
 static long mb_inflate_step(struct memballoon *mb, struct list_head *pages,
 			    struct list_head *refused,
-			    unsigned long *nr_refused)
+			    unsigned long *nr_refused, bool *ret_full)
 {
 	struct mb_transport *tp;
 	struct page *page, *next;
@@ -427,6 +438,7 @@ static long mb_inflate_step(struct memballoon *mb, struct list_head *pages,
 		n++;
 	}
 	told = tp->ops->tell_inflate(tp, &step_refused);
+	*ret_full = mb_host_full(tp);
 	*nr_refused = 0;
 	list_for_each_entry(page, &step_refused, lru)
 		(*nr_refused)++;
@@ -838,7 +850,8 @@ void mb_transport_declined(u32 transport, u32 reason, s32 error)
  * @b:  in: nr_pages; out: done_pages, actual_pages, stop_reason
  *
  * Stops early when an allocation fails, on a fatal signal, while a
- * memory block is going offline, or when the host stopped answering.
+ * memory block is going offline, when the host stopped answering, refused
+ * a step's worth of pages or said it needs no more (STOP_REFUSED).
  * Return: 0.
  */
 int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
@@ -850,7 +863,7 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 	unsigned int order, refused_order = 0;
 	LIST_HEAD(refused_pages);
 	LIST_HEAD(refused_huge);
-	bool try_huge = true;
+	bool try_huge = true, full;
 	u64 done = 0;
 
 	while (done < b->nr_pages && reason == MEMBALLOON_STOP_DONE) {
@@ -875,7 +888,7 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 						     min_t(u64, (b->nr_pages - done) >> order,
 							   max(1UL, step_max >> order)),
 						     &refused_huge, &step_refused,
-						     &reason);
+						     &reason, &full);
 			if (added < 0) {
 				reason = MEMBALLOON_STOP_HOST;
 				break;
@@ -883,7 +896,11 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 			if (step_refused)
 				refused_order = order;
 			huge_refused += step_refused;
-			if ((!added && !step_refused) ||
+			/*
+			 * A host that needs no more huge pages may still need
+			 * less than one: order-0 pages fill up to its target.
+			 */
+			if ((!added && !step_refused) || full ||
 			    huge_refused >= MB_HUGE_MAX_REFUSED)
 				try_huge = false;
 			done += added;
@@ -926,7 +943,7 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 		if (!n)
 			break;
 		added = mb_inflate_step(mb, &pages, &refused_pages,
-					&step_refused);
+					&step_refused, &full);
 		if (added < 0) {
 			reason = MEMBALLOON_STOP_HOST;
 			break;
@@ -936,9 +953,10 @@ int mb_inflate(struct memballoon *mb, struct memballoon_batch *b)
 		/*
 		 * Refused pages are kept until the call ends, so the allocator
 		 * does not offer them again at once; a host that refuses a
-		 * step's worth takes no more now.
+		 * step's worth takes no more now, nor one that said it needs
+		 * no more (host_full).
 		 */
-		if (refused >= READ_ONCE(mb->tp)->ops->max_step_pages &&
+		if ((full || refused >= READ_ONCE(mb->tp)->ops->max_step_pages) &&
 		    reason == MEMBALLOON_STOP_DONE)
 			reason = MEMBALLOON_STOP_REFUSED;
 		step_max = READ_ONCE(mb->tp)->ops->max_step_pages;

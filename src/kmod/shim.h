@@ -181,11 +181,18 @@ struct mb_transport;
  *		gave (NULL with @huge_order).  The core never queues huge and
  *		order-0 pages between the same two tells; the tells report
  *		refused or kept huge pages on the same lists, by page->lru.
+ * @host_full:	right after @tell_inflate: whether the host answered that
+ *		it needs no more pages (VMware's PPN_NOTNEEDED), so that the
+ *		core stops lending now rather than after a step's worth of
+ *		refusals: an INFLATE stops with MEMBALLOON_STOP_REFUSED (after
+ *		huge pages, it goes on with order-0 ones, which fill up to
+ *		the host's target exactly).  The pages it did not take are on
+ *		@refused as any other.  NULL: the host never says so.
  *
  * Every call is made with mb->lock held (see struct memballoon for what
  * that forbids), except @set_actual and the @broken before it, which
  * mb_sync_actual() makes under mb->cfg_lock, and @huge_order.  Only
- * @nameable, @facts, @huge_order and @queue_huge may be NULL.
+ * @nameable, @facts, @huge_order, @queue_huge and @host_full may be NULL.
  */
 struct mb_transport_ops {
 	u32 transport;
@@ -205,6 +212,7 @@ struct mb_transport_ops {
 	void (*facts)(struct mb_transport *tp, struct memballoon_state *st);
 	unsigned int (*huge_order)(struct mb_transport *tp);
 	void (*queue_huge)(struct mb_transport *tp, struct page *page);
+	bool (*host_full)(struct mb_transport *tp);
 };
 
 /**

@@ -31,6 +31,18 @@
  * What we do not use: the host's target in the LOCK/UNLOCK answers (the
  * next poll reads the same).
  *
+ * A LOCK answered PPN_NOTNEEDED (for one entry or the whole command) means
+ * the host needs no more pages: the balloon is at or above its target.  As
+ * the stock driver does, the page is not lent and goes straight back (on
+ * the core's refused list, so it counts in refused_pages: the host did not
+ * take it), the INFLATE stops now (host_full; after 2 MB pages the core
+ * goes on with 4 KiB ones, which fill up to the target exactly) and the
+ * target is read again at once, its TARGET event telling the daemon the
+ * host's real target.  BUSY is transient: a command answered BUSY is sent
+ * again up to MB_VMW_BUSY_TRIES times in all, a few ms apart; after that
+ * its pages are refused or kept (the daemon tries again later) or the
+ * target waits for the next poll.  BUSY never breaks the transport.
+ *
  * The host may answer any command with RESET: it forgot every page.  Then
  * nothing more goes to it, the work forgets the balloon's pages without
  * telling it (mb_transport_forget_all()), negotiates again and hands the
@@ -48,6 +60,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": vmware: " fmt
 
+#include <linux/delay.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -75,6 +88,14 @@
  */
 #define MB_VMW_FIRST_STEP	64
 
+/*
+ * A command answered BUSY is sent this many times in all, MB_VMW_BUSY_US
+ * (to twice that) apart: the stock driver has no such wait, so these are
+ * ours, small enough to hold mb->lock through (at most ~6 ms a command).
+ */
+#define MB_VMW_BUSY_TRIES	4
+#define MB_VMW_BUSY_US		1000
+
 /* vmw_poll_ms, defined with the polling below. */
 static unsigned int mb_vmw_poll_ms = 1000;
 
@@ -99,6 +120,11 @@ static unsigned int mb_vmw_poll_ms = 1000;
  * @target:	the target the balloon was last given
  * @raw_target:	the host's last GET_TARGET answer
  * @clamped:	GET_TARGET answers above guest RAM since bound
+ * @full:	the last LOCK tell was answered PPN_NOTNEEDED (mb->lock and
+ *		@hv_lock to write; either to read)
+ * @notneeded:	pages answered PPN_NOTNEEDED since bound (@hv_lock)
+ * @notneeded_seen: @notneeded when the poll last announced (@hv_lock)
+ * @busy:	BUSY answers since bound, retries included (@hv_lock)
  * @told_pages:	(test builds) pages the host holds as we told it (@hv_lock)
  * @told_sum:	(test builds) mb_vmw_pfn_hash() sum over them (@hv_lock)
  * @told_2m:	(test builds) 2 MB pages among them (@hv_lock)
@@ -132,6 +158,10 @@ struct mb_vmw {
 	u64 target;
 	u64 raw_target;
 	u64 clamped;
+	bool full;
+	u64 notneeded;
+	u64 notneeded_seen;
+	u64 busy;
 #ifdef MB_TEST_HOOKS
 	u64 told_pages;
 	u64 told_sum;
@@ -292,19 +322,43 @@ static void mb_vmw_note_reset(struct mb_vmw *vmw)
 		mod_delayed_work(system_freezable_wq, &vmw->poll_work, 0);
 }
 
+/* Batched commands: @arg2 entries on the page-list page. */
+static bool mb_vmw_cmd_batched(unsigned long cmd)
+{
+	return cmd == MB_VMW_CMD_BATCHED_LOCK ||
+	       cmd == MB_VMW_CMD_BATCHED_UNLOCK ||
+	       cmd == MB_VMW_CMD_BATCHED_2M_LOCK ||
+	       cmd == MB_VMW_CMD_BATCHED_2M_UNLOCK;
+}
+
 /*
  * Issue @cmd and sort the answer: MB_VMW_OK, an MB_VMW_ERR_* code (RESET
  * noted), or -EIO when it is no status at all (the transport is then
- * broken).  START's own success code is START's business.
+ * broken).  START's own success code is START's business.  BUSY is sent
+ * again, MB_VMW_BUSY_TRIES times in all (so this may sleep); the last
+ * BUSY is returned as any error.
  */
 static long mb_vmw_call(struct mb_vmw *vmw, unsigned long cmd,
 			unsigned long arg1, unsigned long arg2,
 			unsigned long *result)
 {
-	unsigned long status, res = 0;
+	unsigned long status, res = 0, i;
+	unsigned int tries = 0;
 
 	lockdep_assert_held(&vmw->hv_lock);
-	status = vmw->hv->cmd(cmd, arg1, arg2, &res) & 0xffffffffUL;
+	for (;;) {
+		status = vmw->hv->cmd(cmd, arg1, arg2, &res) & 0xffffffffUL;
+		if (status != MB_VMW_ERR_BUSY)
+			break;
+		vmw->busy++;
+		if (++tries == MB_VMW_BUSY_TRIES)
+			break;
+		/* The entries go again as the guest wrote them. */
+		if (mb_vmw_cmd_batched(cmd))
+			for (i = 0; i < arg2 && i < MB_VMW_BATCH_MAX; i++)
+				vmw->batch[i] &= ~MB_VMW_ENTRY_STATUS_MASK;
+		usleep_range(MB_VMW_BUSY_US, 2 * MB_VMW_BUSY_US);
+	}
 	if (result)
 		*result = res;
 	if (!mb_vmw_status_known(status)) {
@@ -603,9 +657,26 @@ static void mb_vmw_told(struct mb_vmw *vmw, unsigned long cmd,
 }
 
 /*
+ * A LOCK answered PPN_NOTNEEDED: the host needs no more pages.  Note it
+ * for host_full and read the target again now (not while binding or
+ * unbinding: @stop).  @hv_lock held.
+ */
+static void mb_vmw_note_full(struct mb_vmw *vmw)
+{
+	lockdep_assert_held(&vmw->hv_lock);
+	vmw->notneeded++;
+	if (vmw->full)
+		return;
+	WRITE_ONCE(vmw->full, true);
+	if (!vmw->stop && !vmw->broken)
+		mod_delayed_work(system_freezable_wq, &vmw->poll_work, 0);
+}
+
+/*
  * Tell the host about the queued pages, one command per page: LOCK or
  * UNLOCK.  A page the host does not take goes to @back.  After a RESET the
- * rest are not sent (the host has forgotten everything anyway).
+ * rest are not sent (the host has forgotten everything anyway), nor after
+ * a PPN_NOTNEEDED (it needs no more).
  *
  * Return: false if the host stopped answering.
  */
@@ -619,13 +690,16 @@ static bool mb_vmw_tell_single(struct mb_vmw *vmw, unsigned long cmd,
 		struct page *page = vmw->queue[i];
 		unsigned long pfn = page_to_pfn(page);
 
-		if (vmw->reset || pfn > U32_MAX) {
+		if (vmw->reset || pfn > U32_MAX ||
+		    (vmw->full && cmd == MB_VMW_CMD_LOCK)) {
 			list_move(&page->lru, back);
 			continue;
 		}
 		status = mb_vmw_call(vmw, cmd, pfn, 1, NULL);
 		if (status < 0)
 			return false;
+		if (status == MB_VMW_ERR_PPN_NOTNEEDED && cmd == MB_VMW_CMD_LOCK)
+			mb_vmw_note_full(vmw);
 		if (status)
 			list_move(&page->lru, back);
 		else
@@ -640,12 +714,15 @@ static bool mb_vmw_tell_single(struct mb_vmw *vmw, unsigned long cmd,
  * frame): a page whose entry does not come back MB_VMW_OK goes to @back,
  * and so do all of them when the command as a whole failed.  Every error
  * status counts alike, per entry, for 4 KiB and 2 MB pages: the host did
- * not take the page (PPN_PINNED, PPN_NOTNEEDED: it needs no more, ...).
+ * not take the page (PPN_PINNED, BUSY, ...); a lock's PPN_NOTNEEDED (for
+ * the entry or the command) also says it needs no more (host_full).
  * RESET for the whole command is noted by mb_vmw_call().
  */
 static bool mb_vmw_tell_batched(struct mb_vmw *vmw, unsigned long cmd,
 				struct list_head *back)
 {
+	bool lock = cmd == MB_VMW_CMD_BATCHED_LOCK ||
+		    cmd == MB_VMW_CMD_BATCHED_2M_LOCK;
 	unsigned int i, n = vmw->nr_queued;
 	long status;
 
@@ -657,7 +734,12 @@ static bool mb_vmw_tell_batched(struct mb_vmw *vmw, unsigned long cmd,
 	if (status < 0)
 		return false;
 	for (i = 0; i < n; i++) {
-		if (status || (vmw->batch[i] & MB_VMW_ENTRY_STATUS_MASK))
+		u64 st = status ? status :
+			 vmw->batch[i] & MB_VMW_ENTRY_STATUS_MASK;
+
+		if (st == MB_VMW_ERR_PPN_NOTNEEDED && lock)
+			mb_vmw_note_full(vmw);
+		if (st)
 			list_move(&vmw->queue[i]->lru, back);
 		else
 			mb_vmw_told(vmw, cmd, vmw->queue[i]);
@@ -678,6 +760,9 @@ static bool mb_vmw_tell(struct mb_vmw *vmw, bool lock, struct list_head *back)
 	unsigned int i;
 
 	mutex_lock(&vmw->hv_lock);
+	/* Each lock tell says afresh whether the host needs more. */
+	if (lock)
+		WRITE_ONCE(vmw->full, false);
 	if (!lock && (vmw->reset || vmw->gone)) {
 		/* Nobody to tell. */
 	} else if (vmw->broken || vmw->gone) {
@@ -707,6 +792,12 @@ static bool mb_vmw_tell_inflate(struct mb_transport *tp,
 				struct list_head *refused)
 {
 	return mb_vmw_tell(to_mb_vmw(tp), true, refused);
+}
+
+/* Right after tell_inflate (mb->lock held): it was told PPN_NOTNEEDED. */
+static bool mb_vmw_host_full(struct mb_transport *tp)
+{
+	return READ_ONCE(to_mb_vmw(tp)->full);
 }
 
 /*
@@ -781,6 +872,7 @@ static const struct mb_transport_ops mb_vmw_ops = {
 	.facts		= mb_vmw_facts,
 	.huge_order	= mb_vmw_huge_order,
 	.queue_huge	= mb_vmw_queue_huge,
+	.host_full	= mb_vmw_host_full,
 };
 
 /* ---- polling and resets ------------------------------------------------- */
@@ -877,8 +969,15 @@ static void mb_vmw_poll(struct work_struct *work)
 	if (vmw->bell_retry && !vmw->broken && !vmw->reset)
 		mb_vmw_bell_setup(vmw);
 	status = vmw->broken ? -EIO : mb_vmw_get_target(vmw, &target);
-	if (!status && target != vmw->target) {
+	/*
+	 * After a PPN_NOTNEEDED the target goes out even unchanged: whoever
+	 * inflated past it hears the host's real one.  BUSY (after its
+	 * retries) waits for the next poll, as any error.
+	 */
+	if (!status && (target != vmw->target || vmw->notneeded_seen !=
+			vmw->notneeded)) {
 		vmw->target = target;
+		vmw->notneeded_seen = vmw->notneeded;
 		announce = true;
 	}
 	mutex_unlock(&vmw->hv_lock);
@@ -928,6 +1027,10 @@ static void mb_vmw_bind(struct mb_vmw *vmw)
 	vmw->queued_2m = false;
 	vmw->host_resets = 0;
 	vmw->clamped = 0;
+	vmw->full = false;
+	vmw->notneeded = 0;
+	vmw->notneeded_seen = 0;
+	vmw->busy = 0;
 	vmw->target = 0;
 	vmw->raw_target = 0;
 	vmw->caps = 0;
@@ -942,6 +1045,9 @@ static void mb_vmw_bind(struct mb_vmw *vmw)
 	err = mb_vmw_start(vmw, &status);
 	if (!err) {
 		status = mb_vmw_get_target(vmw, &target);
+		/* Still BUSY after its retries: target 0 until the poll. */
+		if (status == MB_VMW_ERR_BUSY)
+			status = 0;
 		if (status)
 			err = status < 0 ? -EIO : -EPERM;
 		vmw->target = target;
@@ -1147,6 +1253,8 @@ int mb_vmw_test_view(struct mb_vmw_test_view *v,
 	v->target = vmw->target;
 	v->raw_target = vmw->raw_target;
 	v->clamped = vmw->clamped;
+	v->notneeded = vmw->notneeded;
+	v->busy = vmw->busy;
 	v->told_pages = vmw->told_pages;
 	v->told_sum = vmw->told_sum;
 	v->told_2m = vmw->told_2m;

@@ -135,6 +135,8 @@ struct mb_vmw_hv_ops {
  * @target:	the target the balloon was given (clamped)
  * @raw_target:	the host's last answer to GET_TARGET
  * @clamped:	GET_TARGET answers above guest RAM since bound
+ * @notneeded:	pages the host answered PPN_NOTNEEDED since bound
+ * @busy:	BUSY answers since bound, the transport's retries included
  */
 struct mb_vmw_test_view {
 	bool bound;
@@ -155,6 +157,8 @@ struct mb_vmw_test_view {
 	u64 target;
 	u64 raw_target;
 	u64 clamped;
+	u64 notneeded;
+	u64 busy;
 };
 
 /* Order-independent checksum term for one PFN (host and guest agree). */

@@ -261,7 +261,9 @@ struct memballoon_state {
 #define MEMBALLOON_STOP_HOST		6
 /*
  * INFLATE: the host refused more pages in this call than one step holds
- * (memballoon_state.refused_pages counts them); it takes no more now.
+ * (memballoon_state.refused_pages counts them), or said it needs no more
+ * (VMware's PPN_NOTNEEDED: the shim then reads its target again at once);
+ * it takes no more now.
  */
 #define MEMBALLOON_STOP_REFUSED		7
 
