@@ -28,6 +28,12 @@
  *   vmw_refuse_2m_every  refuse every Nth 2 MB page locked (PPN_PINNED);
  *                     2 MB pages are granted when vmw_caps offers
  *                     MB_VMW_CAP_BATCHED_2M
+ *   vmw_notneeded     1: a page (4 KiB or 2 MB) whose lock would take the
+ *                     pages locked above vmw_target is answered
+ *                     PPN_NOTNEEDED, per entry, as VMware's host does
+ *                     once the balloon is at its target
+ *   vmw_busy_locks    answer BUSY to the next N lock commands (LOCK,
+ *                     BATCHED_LOCK, BATCHED_2M_LOCK; reads what is left)
  *   vmw_reset_after   after N more pages locked, reset at the next LOCK
  *                     (once; reads 0 again afterwards)
  *   vmw_reset_now     write 1: reset now
@@ -83,6 +89,14 @@ static unsigned int fv_refuse_2m_every;
 module_param_named(vmw_refuse_2m_every, fv_refuse_2m_every, uint, 0644);
 MODULE_PARM_DESC(vmw_refuse_2m_every, "VMware fake: refuse every Nth 2 MB page locked");
 
+static bool fv_notneeded;
+module_param_named(vmw_notneeded, fv_notneeded, bool, 0644);
+MODULE_PARM_DESC(vmw_notneeded, "VMware fake: answer PPN_NOTNEEDED to locks above the target");
+
+static unsigned int fv_busy_locks;
+module_param_named(vmw_busy_locks, fv_busy_locks, uint, 0644);
+MODULE_PARM_DESC(vmw_busy_locks, "VMware fake: answer BUSY to the next N lock commands");
+
 static unsigned int fv_start_status;
 module_param_named(vmw_start_status, fv_start_status, uint, 0644);
 MODULE_PARM_DESC(vmw_start_status, "VMware fake: START answers this status");
@@ -124,6 +138,8 @@ MODULE_PARM_DESC(vmw_bell_nodev, "VMware fake: no doorbell can be made (as witho
  * @closes:	STARTs with no capabilities (the guest left)
  * @refused:	pages refused on LOCK
  * @refused_2m:	2 MB pages refused on BATCHED_2M_LOCK
+ * @notneeded:	pages (4 KiB or 2 MB) answered PPN_NOTNEEDED (vmw_notneeded)
+ * @busy:	lock commands answered BUSY (vmw_busy_locks)
  * @kept:	pages refused on UNLOCK
  * @proto_errors: guest mistakes: locking a locked page, unlocking an
  *		unlocked one, an invalid PFN, a status not cleared, a
@@ -162,6 +178,8 @@ struct fake_vmw {
 	u64 closes;
 	u64 refused;
 	u64 refused_2m;
+	u64 notneeded;
+	u64 busy;
 	u64 kept;
 	u64 proto_errors;
 	u64 since_arm;
@@ -251,6 +269,13 @@ static bool fv_reset_now_dummy;
 module_param_cb(vmw_reset_now, &fv_reset_now_ops, &fv_reset_now_dummy, 0644);
 MODULE_PARM_DESC(vmw_reset_now, "VMware fake: write 1 to reset the host now");
 
+/* vmw_notneeded: would locking @frames more take the host above target? */
+static bool fv_above_target(u64 frames)
+{
+	return READ_ONCE(fv_notneeded) &&
+	       fv.nr_locked + frames > READ_ONCE(fv_target);
+}
+
 static unsigned long fv_lock_one(u64 pfn)
 {
 	if (pfn >= fv.max_pfn || !pfn_valid(pfn)) {
@@ -261,6 +286,10 @@ static unsigned long fv_lock_one(u64 pfn)
 	    test_bit(pfn >> MB_VMW_2M_ORDER, fv.locked_2m)) {
 		fv.proto_errors++;
 		return MB_VMW_ERR_PPN_LOCKED;
+	}
+	if (fv_above_target(1)) {
+		fv.notneeded++;
+		return MB_VMW_ERR_PPN_NOTNEEDED;
 	}
 	if (fv_refuse_every && ++fv.nr_refuse % fv_refuse_every == 0) {
 		fv.refused++;
@@ -304,6 +333,10 @@ static unsigned long fv_lock_2m(u64 pfn)
 	    pfn + MB_VMW_2M_FRAMES) {
 		fv.proto_errors++;
 		return MB_VMW_ERR_PPN_LOCKED;
+	}
+	if (fv_above_target(MB_VMW_2M_FRAMES)) {
+		fv.notneeded++;
+		return MB_VMW_ERR_PPN_NOTNEEDED;
 	}
 	if (fv_refuse_2m_every && ++fv.nr_refuse_2m % fv_refuse_2m_every == 0) {
 		fv.refused_2m++;
@@ -456,6 +489,12 @@ static unsigned long fv_cmd(unsigned long cmd, unsigned long arg1,
 			fv_reset_locked();
 			pr_info("reset after %llu pages locked\n", fv.since_arm);
 			status = MB_VMW_ERR_RESET;
+			goto out;
+		}
+		if (fv_busy_locks) {
+			fv_busy_locks--;
+			fv.busy++;
+			status = MB_VMW_ERR_BUSY;
 			goto out;
 		}
 		fallthrough;
@@ -630,7 +669,7 @@ static void fv_host_view(void *arg)
 
 	spin_lock(&fv.lock);
 	s->len += scnprintf(s->buf + s->len, PAGE_SIZE - s->len,
-			    "host_session=%d host_caps=%#lx host_locked=%llu host_sum=%#llx host_resets=%llu host_starts=%llu host_closes=%llu guest_id=%lu limit=%lu host_refused=%llu host_kept=%llu proto_errors=%llu cmd_lock=%llu cmd_unlock=%llu cmd_batched_lock=%llu cmd_batched_unlock=%llu cmd_get_target=%llu host_2m=%llu host_2m_sum=%#llx host_refused_2m=%llu cmd_2m_lock=%llu cmd_2m_unlock=%llu",
+			    "host_session=%d host_caps=%#lx host_locked=%llu host_sum=%#llx host_resets=%llu host_starts=%llu host_closes=%llu guest_id=%lu limit=%lu host_refused=%llu host_kept=%llu proto_errors=%llu cmd_lock=%llu cmd_unlock=%llu cmd_batched_lock=%llu cmd_batched_unlock=%llu cmd_get_target=%llu host_2m=%llu host_2m_sum=%#llx host_refused_2m=%llu cmd_2m_lock=%llu cmd_2m_unlock=%llu host_notneeded=%llu host_busy=%llu",
 			    fv.session, fv.granted, fv.nr_locked, fv.sum,
 			    fv.resets, fv.starts, fv.closes, fv.guest_id,
 			    fv.limit, fv.refused, fv.kept, fv.proto_errors,
@@ -639,7 +678,8 @@ static void fv_host_view(void *arg)
 			    fv.cmds[MB_VMW_CMD_BATCHED_UNLOCK],
 			    fv.cmds[MB_VMW_CMD_GET_TARGET], fv.nr_2m, fv.sum_2m,
 			    fv.refused_2m, fv.cmds[MB_VMW_CMD_BATCHED_2M_LOCK],
-			    fv.cmds[MB_VMW_CMD_BATCHED_2M_UNLOCK]);
+			    fv.cmds[MB_VMW_CMD_BATCHED_2M_UNLOCK],
+			    fv.notneeded, fv.busy);
 	spin_unlock(&fv.lock);
 }
 
@@ -650,12 +690,12 @@ static int fv_get_state(char *buf, const struct kernel_param *kp)
 
 	mb_vmw_test_view(&v, fv_host_view, &s);
 	s.len += scnprintf(buf + s.len, PAGE_SIZE - s.len,
-			   " guest_bound=%d guest_broken=%d guest_reset=%d guest_caps=%#lx guest_pages=%llu guest_walked=%d guest_listed=%llu guest_sum=%#llx guest_told=%llu guest_told_sum=%#llx guest_host_resets=%llu guest_target=%llu guest_raw_target=%llu guest_clamped=%llu guest_huge=%llu guest_huge_sum=%#llx guest_told_2m=%llu guest_told_2m_sum=%#llx\n",
+			   " guest_bound=%d guest_broken=%d guest_reset=%d guest_caps=%#lx guest_pages=%llu guest_walked=%d guest_listed=%llu guest_sum=%#llx guest_told=%llu guest_told_sum=%#llx guest_host_resets=%llu guest_target=%llu guest_raw_target=%llu guest_clamped=%llu guest_huge=%llu guest_huge_sum=%#llx guest_told_2m=%llu guest_told_2m_sum=%#llx guest_notneeded=%llu guest_busy=%llu\n",
 			   v.bound, v.broken, v.reset, v.caps, v.nr_pages,
 			   v.walked, v.listed, v.pfn_sum, v.told_pages,
 			   v.told_sum, v.host_resets, v.target, v.raw_target,
 			   v.clamped, v.huge, v.huge_sum, v.told_2m,
-			   v.told_2m_sum);
+			   v.told_2m_sum, v.notneeded, v.busy);
 	return s.len;
 }
 
