@@ -46,8 +46,9 @@ T_SIMULATE, T_VIRTIO, T_VMWARE = 1, 2, 4
 D_ABSENT, D_REFUSED, D_BUSY, D_BAD_ANSWER = 1, 3, 4, 5
 F_IN_TOTALRAM, F_HOST_BROKEN, F_DEFLATE_BELOW = 1 << 0, 1 << 1, 1 << 2
 TF_BATCHED, TF_HOST_2M, TF_2M = 1 << 2, 1 << 3, 1 << 0
-EV_HOST, EV_RESET = 5, 6
-STOP_HOST = 6
+EV_TARGET, EV_HOST, EV_RESET = 1, 5, 6
+STOP_HOST, STOP_REFUSED = 6, 7
+MB_VMW_BUSY_TRIES = 4     # src/kmod/vmware.c: a BUSY command is sent this often
 # vmware.h capabilities
 CAP_BASIC, CAP_BATCHED, CAP_2M, CAP_TARGET64 = 1 << 1, 1 << 2, 1 << 3, 1 << 5
 POLL_MS = 100           # memballoon's vmw_poll_ms in these guests
@@ -316,6 +317,56 @@ def _oom_2m(v):
     v.target(40960, 'after the OOM, back to 160 MiB')
 
 
+def _notneeded_busy(v):
+    """From 160 MiB: the guest inflates past the host's target and the host
+    answers PPN_NOTNEEDED for the pages beyond it: the INFLATE stops at once
+    (STOP_REFUSED) with the balloon at the target, and the target is read
+    and handed out again.  Then BUSY for a few LOCKs: retried, the target
+    is reached, nothing breaks.  Ends at 160 MiB."""
+    base = 40960
+    over, extra = 1000, 4096     # not a multiple of 2 MB: 4 KiB pages finish it
+    v.fake(notneeded=1, target=base + over)
+    v.wait(lambda st: st['target'] == base + over, 'NOTNEEDED: guest sees target %d' % (base + over))
+    v.events()
+    st0, vw0 = v.state(), v.views()
+    r = kv(v.run('vmw_helper inflate %d' % (over + extra)))
+    st, vw = v.state(), v.agree('NOTNEEDED: inflate %d past the target' % extra, base + over)
+    notneeded = vw['host_notneeded'] - vw0['host_notneeded']
+    refused = st['refused_pages'] - st0['refused_pages']
+    # At most one 2 MB page and one step of 4 KiB ones answered NOTNEEDED:
+    # without the stop, refusals would run to 16 2 MB pages or 512 4 KiB.
+    if (r['done'], r['actual'], r['stop']) != (over, base + over, STOP_REFUSED) or \
+            not notneeded or vw['guest_notneeded'] != vw['host_notneeded'] or \
+            not notneeded <= refused <= 2 * 512:
+        raise Fail('NOTNEEDED: INFLATE %d at target-%d: %s; host answered NOTNEEDED %d times, '
+                   'guest saw %d, refused_pages +%d (expected done %d, STOP_REFUSED, at most '
+                   '1024 refused)' % (over + extra, over, r, notneeded, vw['guest_notneeded'],
+                                      refused, over))
+    # The target is read again at once and handed out even though unchanged.
+    v.wait(lambda evs: (EV_TARGET, base + over) in evs, 'NOTNEEDED: TARGET event again',
+           source=v.events)
+    r = kv(v.run('vmw_helper inflate 64'))
+    vw = v.agree('NOTNEEDED: inflate at the target', base + over)
+    if (r['done'], r['stop']) != (0, STOP_REFUSED) or vw['guest_broken']:
+        raise Fail('NOTNEEDED: INFLATE at the target: %s' % r)
+    log('#   NOTNEEDED: inflate %d past the target stopped at it (%d NOTNEEDED answers, %d pages '
+        'refused), TARGET event again' % (extra, notneeded, refused))
+    v.fake(notneeded=0)
+
+    # BUSY: fewer than the transport's tries, then more (a command fails
+    # whole, its pages are refused, the next INFLATE goes on).
+    for busy, pages in ((MB_VMW_BUSY_TRIES - 1, base + over + 2048), (2 * MB_VMW_BUSY_TRIES + 2, base)):
+        vw0 = v.views()
+        v.fake(busy_locks=busy)
+        vw, out = v.target(pages + 4096, 'BUSY %d: inflate' % busy)
+        got = (vw['host_busy'] - vw0['host_busy'], vw['guest_busy'] - vw0['guest_busy'])
+        if got != (busy, busy) or v.state()['state_flags'] & F_HOST_BROKEN:
+            raise Fail('BUSY %d: host answered BUSY %d times, guest saw %d; state %s' % (
+                busy, got[0], got[1], v.state()))
+        log('#   BUSY to %d lock commands: target reached (%s)' % (busy, out.strip().splitlines()[0]))
+    v.target(base, 'after BUSY, back to 160 MiB')
+
+
 @vmw_scenario('vmware-fakehost',
               'fake VMware host: declined BUSY next to virtio, batched and single-page locks, refusals, 2 MB pages '
               '(4 KiB fallback, cut up, refused), RESET mid-inflate, target above RAM, garbage and silent hosts, '
@@ -443,6 +494,7 @@ def sc_vmware_fakehost(env):
                 vw['guest_raw_target'], vw['guest_clamped'], n))
         v.target(40960, 'back below RAM')
         _oom_2m(v)
+        _notneeded_busy(v)
 
         # Unload with pages loaned, 2 MB ones among them: all unlocked, the
         # session closed.
