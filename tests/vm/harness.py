@@ -407,6 +407,9 @@ class Env:
         self.build_initramfs()
         vlog('prepared in %.1f s' % (time.monotonic() - t0))
         self.pick_accel()
+        if self.accel == 'tcg' and self.qemu.tcg_accel(self.arch.name) != 'tcg':
+            self.accel_note += ', thread=single (QEMU %s: MTTCG races x86 text patching)' % (
+                self.qemu.version)
         log('# kernel %s (%s, %d KiB pages), accel %s' % (
             self.kv, self.arch.name, self.page_size // 1024, self.accel_note))
         if self.kmod_err:
@@ -643,6 +646,8 @@ class Guest:
             self.ram_file = os.path.join('/dev/shm', 'mbt-%d-%s.ram' % (
                 os.getpid(), os.path.basename(self.tmp)))
             machine += ',memory-backend=ram0'
+        if accel == 'tcg':
+            accel = env.qemu.tcg_accel(arch.name)
         self.argv = [
             env.qemu.binary, '-machine', machine, '-accel', accel,
             '-cpu', cpu, '-smp', str(smp), '-m', str(mem_mib) + mem_opts,
@@ -920,6 +925,23 @@ class Guest:
     def kernel_problems(self):
         return [l.strip() for l in self.lines if KERNEL_PROBLEM_RE.search(l)]
 
+    def kernel_problem(self):
+        """The first kernel problem on the console, with the RIP/PC line
+        and the first frames of the call trace after it (one CI line must
+        say where it happened), or None."""
+        for i, l in enumerate(self.lines):
+            if not KERNEL_PROBLEM_RE.search(l):
+                continue
+            where = []
+            for m in self.lines[i + 1:i + 60]:
+                m = re.sub(r'^\[\s*[0-9.]+\]\s*', '', m.strip())
+                if re.match(r'(RIP|NIP|pc|LR) ?:', m) or re.match(r'\S+\+0x[0-9a-f]+/0x', m):
+                    where.append(m[:80])
+                if len(where) == 4:
+                    break
+            return l.strip()[:160] + (' [%s]' % '; '.join(where) if where else '')
+        return None
+
     def errors(self):
         out = []
         for l in self.lines:
@@ -935,9 +957,9 @@ class Guest:
 
     def check(self):
         """Raise Fail for anything wrong in a finished (or aborted) boot."""
-        probs = self.kernel_problems()
-        if probs:
-            raise Fail('kernel: %s' % probs[0][:160])
+        prob = self.kernel_problem()
+        if prob:
+            raise Fail('kernel: %s' % prob)
         skips = [l for l in self.lines if l.startswith('@@ SKIP')]
         if skips:
             raise Skip(skips[0][len('@@ SKIP'):].strip())
@@ -972,9 +994,9 @@ def boot(env, scenario, body=None, **kw):
         err = e
     finally:
         g.kill()
-    probs = g.kernel_problems()
-    if probs:
-        raise Fail('kernel: %s' % probs[0][:160])
+    prob = g.kernel_problem()
+    if prob:
+        raise Fail('kernel: %s' % prob)
     if err:
         raise err
     g.check()
