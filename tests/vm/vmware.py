@@ -317,6 +317,38 @@ def _oom_2m(v):
     v.target(40960, 'after the OOM, back to 160 MiB')
 
 
+def _compaction(v):
+    """Compaction with pages locked: 64 MiB of 4 KiB balloon pages taken
+    in 1 MiB steps between 1 MiB tmpfs files, the files removed, memory
+    compacted until balloon pages migrate.  Each migration locks the new
+    page and unlocks the old one: the host's locked set (its PFN sum
+    changes) must still be the balloon's.  Then back to 160 MiB."""
+    base = v.state()['actual']
+    v.run('echo 1 > %s/test_huge_alloc_fail' % SHIM)
+    v.fake(target=base + 64 * 256)
+    v.wait(lambda st: st['target'] == base + 64 * 256, 'compaction: guest sees the target')
+    v.run('i=0; while [ $i -lt 64 ]; do i=$((i + 1)); '
+          'dd if=/dev/zero of=/tmp/frag.$i bs=1M count=1 2>/dev/null || exit 1; '
+          'vmw_helper inflate 256 > /dev/null || exit 1; done; rm -f /tmp/frag.*', timeout=120)
+    vw0 = v.agree('compaction: 64 MiB more in 4 KiB pages between freed files', base + 64 * 256)
+    st0 = v.state()
+    for rnd in range(1, 7):
+        v.run('echo 1 > /proc/sys/vm/compact_memory', timeout=120)
+        st = v.state()
+        if st['migrations'] > st0['migrations']:
+            break
+    n = st['migrations'] - st0['migrations']
+    vw = v.agree('compaction: %d balloon pages migrated in %d round(s)' % (n, rnd), base + 64 * 256)
+    if not n:
+        raise Fail('compaction: no balloon page migrated in 6 rounds')
+    if vw['host_sum'] == vw0['host_sum'] or vw['cmd_batched_unlock'] == vw0['cmd_batched_unlock']:
+        raise Fail('compaction: %d pages migrated, but the host locked the same PFNs (sum %#x) '
+                   'and saw %d unlocks' % (n, vw['host_sum'],
+                                           vw['cmd_batched_unlock'] - vw0['cmd_batched_unlock']))
+    v.run('echo 0 > %s/test_huge_alloc_fail' % SHIM)
+    v.target(base, 'after the compaction, back to %d MiB' % (base // 256))
+
+
 def _notneeded_busy(v):
     """From 160 MiB: the guest inflates past the host's target and the host
     answers PPN_NOTNEEDED for the pages beyond it: the INFLATE stops at once
@@ -439,8 +471,9 @@ def sc_vmware_fakehost(env):
             raise Fail('the host kept no page')
         v.fake(keep_every=0)
 
-        # Single-page fallback: the host stops offering batching and resets.
-        v.fake(caps=CAP_BASIC | CAP_TARGET64, reset_now=1)
+        # Single-page fallback: the host stops offering batching (and the
+        # 64-bit target) and resets.
+        v.fake(caps=CAP_BASIC, reset_now=1)
         st = v.wait(lambda st: st['host_resets'] == 1 and st['transport_flags'] == 0,
                     'renegotiated without batching')
         vw = v.views()
@@ -454,6 +487,17 @@ def sc_vmware_fakehost(env):
         vw, _ = v.target(8192, 'single-page refill to 32 MiB')   # refill: same target
         if vw['cmd_lock'] - locks0 < 8192 or vw['host_caps'] & CAP_BATCHED:
             raise Fail('single-page mode: %d LOCKs' % (vw['cmd_lock'] - locks0))
+        # Without TARGET_64 GET_TARGET answers 32 bits: the guest reads
+        # 2^32 + 8192 as 8192, and nothing above RAM is logged.
+        clamped0, reads0 = vw['guest_clamped'], vw['cmd_get_target']
+        v.fake(target=(1 << 32) + 8192)
+        vw = v.wait(lambda vw: vw['cmd_get_target'] >= reads0 + 2, 'GET_TARGET read twice',
+                    source=v.views)
+        if (vw['guest_raw_target'], vw['guest_clamped'], v.state()['target']) != (8192, clamped0, 8192):
+            raise Fail('32-bit target 2^32 + 8192: the guest read %d (clamped %d times, %d before), '
+                       'target %d' % (vw['guest_raw_target'], vw['guest_clamped'], clamped0,
+                                      v.state()['target']))
+        log('#   no TARGET_64: GET_TARGET 2^32 + 8192 read as 8192 pages')
         vw, _ = v.target(4096, 'single-page deflate to 16 MiB')
         if vw['cmd_unlock'] < 4096:
             raise Fail('single-page mode: %d UNLOCKs' % vw['cmd_unlock'])
@@ -494,6 +538,7 @@ def sc_vmware_fakehost(env):
                 vw['guest_raw_target'], vw['guest_clamped'], n))
         v.target(40960, 'back below RAM')
         _oom_2m(v)
+        _compaction(v)
         _notneeded_busy(v)
 
         # Unload with pages loaned, 2 MB ones among them: all unlocked, the

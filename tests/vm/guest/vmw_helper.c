@@ -55,12 +55,13 @@ static void print_state(const struct memballoon_state *st)
 	printf("transport=%u target=%" PRIu64 " actual=%" PRIu64 " total_ram=%" PRIu64
 	       " state_flags=%#x declined_transport=%u declined_reason=%u declined_error=%d"
 	       " host_page_size=%u transport_flags=%#" PRIx64 " host_resets=%" PRIu64
-	       " refused_pages=%" PRIu64 " oom_freed=%" PRIu64 "\n",
+	       " refused_pages=%" PRIu64 " oom_freed=%" PRIu64 " migrations=%" PRIu64 "\n",
 	       st->transport, (uint64_t)st->target_pages, (uint64_t)st->actual_pages,
 	       (uint64_t)st->total_ram_pages, st->state_flags, st->declined_transport,
 	       st->declined_reason, st->declined_error, st->host_page_size,
 	       (uint64_t)st->transport_flags, (uint64_t)st->host_resets,
-	       (uint64_t)st->refused_pages, (uint64_t)st->oom_freed_pages);
+	       (uint64_t)st->refused_pages, (uint64_t)st->oom_freed_pages,
+	       (uint64_t)st->migrations);
 }
 
 static uint64_t now_ms(void)
